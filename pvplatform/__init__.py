@@ -1,0 +1,101 @@
+"""pvplatform: participatory co-creation that measures public value while the process runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def create_app(config: object | str | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(PACKAGE_DIR.parent / "templates"),
+        static_folder=str(PACKAGE_DIR.parent / "static"),
+        instance_path=str(PACKAGE_DIR.parent / "instance"),
+    )
+    app.config.from_object(_config_object(config))
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def _config_object(config: object | str | None) -> object:
+    from config import CONFIGS
+
+    if config is None:
+        config = os.environ.get("PV_CONFIG", "development")
+    if isinstance(config, str):
+        return CONFIGS[config]
+    return config
+
+
+def register_extensions(app: Flask) -> None:
+    from pvplatform import models  # noqa: F401 - every model must be known to the metadata
+    from pvplatform.core.i18n import select_locale, select_timezone
+    from pvplatform.core.sqlite import configure_sqlite
+    from pvplatform.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR.parent / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+        default_translation_directories=str(PACKAGE_DIR / "translations"),
+    )
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    from pvplatform.auth.views import admin_bp as auth_admin_bp
+    from pvplatform.auth.views import bp as auth_bp
+    from pvplatform.core.views import bp as core_bp
+    from pvplatform.moderation.views import bp as moderation_bp
+    from pvplatform.notifications.views import bp as notifications_bp
+    from pvplatform.processes.views import bp as processes_bp
+    from pvplatform.proposals.views import bp as proposals_bp
+    from pvplatform.sessions.views import bp as sessions_bp
+
+    for bp in (
+        core_bp,
+        auth_bp,
+        auth_admin_bp,
+        processes_bp,
+        sessions_bp,
+        proposals_bp,
+        moderation_bp,
+        notifications_bp,
+    ):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from pvplatform.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from pvplatform.cli import pv
+
+    app.cli.add_command(pv)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from pvplatform.core.templating import init_templating
+
+    init_templating(app)

@@ -1,0 +1,143 @@
+"""Every permission as a pure predicate over (user, object). Views answer 403 when one is false;
+templates use the same predicates to hide what a person may not do. Anything not granted here is
+denied."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pvplatform.auth.models import Role
+
+if TYPE_CHECKING:
+    from pvplatform.proposals.models import Comment, Proposal
+
+PARTICIPATING_ROLES = (Role.CITIZEN, Role.ASSOCIATION, Role.STAFF, Role.ELECTED)
+MANAGING_ROLES = (Role.STAFF, Role.ADMIN)
+ANSWERING_ROLES = (Role.ELECTED, Role.STAFF, Role.ADMIN)
+
+
+def _role(user: Any) -> Role | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if not getattr(user, "is_active", False):
+        return None
+    return user.role
+
+
+def is_authenticated(user: Any) -> bool:
+    return _role(user) is not None
+
+
+def is_admin(user: Any) -> bool:
+    return _role(user) == Role.ADMIN
+
+
+def is_staff(user: Any) -> bool:
+    return _role(user) in MANAGING_ROLES
+
+
+def can_manage_users(user: Any) -> bool:
+    return is_admin(user)
+
+
+def can_create_process(user: Any) -> bool:
+    return is_admin(user)
+
+
+def can_manage_process(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+    return is_staff(user)
+
+
+def can_manage_associations(user: Any) -> bool:
+    return is_staff(user)
+
+
+def can_manage_sessions(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+    return is_staff(user)
+
+
+def can_check_in(user: Any, meeting: Any = None) -> bool:  # noqa: ARG001
+    return is_staff(user)
+
+
+def can_participate(user: Any) -> bool:
+    """Take part as a person: register, join, propose, comment, vote."""
+    return _role(user) in PARTICIPATING_ROLES
+
+
+def can_register_for(user: Any, meeting: Any = None) -> bool:  # noqa: ARG001
+    return can_participate(user)
+
+
+def can_propose(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+    return can_participate(user)
+
+
+def can_edit_proposal(user: Any, proposal: Proposal, author_participant_id: int | None) -> bool:
+    from pvplatform.proposals.models import ProposalState
+
+    return (
+        can_participate(user)
+        and author_participant_id is not None
+        and proposal.author_id == author_participant_id
+        and proposal.state == ProposalState.DRAFT
+    )
+
+
+def can_withdraw_proposal(user: Any, proposal: Proposal, author_participant_id: int | None) -> bool:
+    from pvplatform.proposals.models import ProposalState
+
+    return (
+        can_participate(user)
+        and author_participant_id is not None
+        and proposal.author_id == author_participant_id
+        and proposal.state in (ProposalState.DRAFT, ProposalState.PUBLISHED)
+    )
+
+
+def can_comment(user: Any, proposal: Any = None) -> bool:  # noqa: ARG001
+    return can_participate(user)
+
+
+def can_vote(user: Any, proposal: Any = None) -> bool:  # noqa: ARG001
+    return can_participate(user)
+
+
+def can_answer(user: Any, proposal: Any = None) -> bool:  # noqa: ARG001
+    return _role(user) in ANSWERING_ROLES
+
+
+def can_post_update(user: Any, proposal: Any = None) -> bool:  # noqa: ARG001
+    return _role(user) in ANSWERING_ROLES
+
+
+def can_report(user: Any) -> bool:
+    return is_authenticated(user)
+
+
+def can_moderate(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+    return is_staff(user)
+
+
+def can_read_audit(user: Any) -> bool:
+    return is_staff(user)
+
+
+def can_see_hidden(user: Any, target: Proposal | Comment | None = None) -> bool:  # noqa: ARG001
+    return is_staff(user)
+
+
+def can_view_dashboard(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+    return _role(user) in (Role.STAFF, Role.ADMIN, Role.ELECTED)
+
+
+def can_export(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+    return _role(user) in (Role.EVALUATOR, Role.ADMIN)
+
+
+# Exposed to templates as `can.<name>(...)`.
+TEMPLATE_PREDICATES = {
+    name: obj
+    for name, obj in list(globals().items())
+    if (name.startswith("can_") or name.startswith("is_")) and callable(obj)
+}

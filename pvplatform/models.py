@@ -1,0 +1,56 @@
+"""Imports every feature's models so that the metadata (and Alembic) knows all tables."""
+
+from pvplatform.auth.models import Association, Role, User
+from pvplatform.feedback.models import Perception, PublicValue, Wave
+from pvplatform.moderation.models import AuditLog, ModerationAction, Report
+from pvplatform.notifications.models import Notification
+from pvplatform.participation.models import (
+    AttendanceSnapshot,
+    Participant,
+    ParticipantAttribute,
+    ParticipantKind,
+    Stratum,
+)
+from pvplatform.processes.models import LocalTarget, Phase, PhaseKind, Process, SdgGoal
+from pvplatform.proposals.models import (
+    Answer,
+    Comment,
+    ImplementationUpdate,
+    Proposal,
+    ProposalState,
+    Vote,
+)
+from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
+
+__all__ = [
+    "Answer",
+    "Association",
+    "Attendance",
+    "AttendanceSnapshot",
+    "AuditLog",
+    "Comment",
+    "ImplementationUpdate",
+    "Invitation",
+    "LocalTarget",
+    "Meeting",
+    "ModerationAction",
+    "Notification",
+    "Participant",
+    "ParticipantAttribute",
+    "ParticipantKind",
+    "Perception",
+    "Phase",
+    "PhaseKind",
+    "Process",
+    "Proposal",
+    "ProposalState",
+    "PublicValue",
+    "Registration",
+    "Report",
+    "Role",
+    "SdgGoal",
+    "Stratum",
+    "User",
+    "Vote",
+    "Wave",
+]

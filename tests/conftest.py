@@ -1,0 +1,223 @@
+"""Fixtures shared by every test: app, database, clients and factories.
+
+The suite runs against in-memory SQLite by default and against PostgreSQL when
+PV_TEST_DATABASE_URL points at one (CI does both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from config import TestConfig
+from pvplatform import create_app
+from pvplatform.auth.models import Association, Role, User
+from pvplatform.auth.passwords import hash_password
+from pvplatform.db import utcnow
+from pvplatform.extensions import db as _db
+from pvplatform.participation.models import Participant
+from pvplatform.processes.models import Phase, PhaseKind, Process, SdgGoal
+from pvplatform.processes.sdg_data import SDG_GOALS
+from pvplatform.sessions.models import Meeting, MeetingFormat
+
+PASSWORD = "correct horse battery staple"
+STAFF_PASSWORD = "correct horse battery staple!"
+
+ON_POSTGRES = os.environ.get("PV_TEST_DATABASE_URL", "").startswith("postgresql")
+
+
+def seed_reference_data() -> None:
+    if _db.session.scalar(sa.select(sa.func.count()).select_from(SdgGoal)) == 0:
+        _db.session.add_all(
+            SdgGoal(number=n, title_en=en, title_fr=fr, color=c) for n, en, fr, c in SDG_GOALS
+        )
+        _db.session.commit()
+
+
+def wipe_database() -> None:
+    _db.session.rollback()
+    _db.session.remove()
+    tables = [t for t in reversed(_db.metadata.sorted_tables) if t.name != "sdg_goals"]
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+def make_app(**overrides: Any):
+    class Cfg(TestConfig):
+        pass
+
+    for key, value in overrides.items():
+        setattr(Cfg, key, value)
+    return create_app(Cfg)
+
+
+@pytest.fixture(scope="session")
+def app():
+    app = make_app()
+    with app.app_context():
+        if ON_POSTGRES:
+            _db.drop_all()
+        _db.create_all()
+        seed_reference_data()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        if ON_POSTGRES:
+            _db.drop_all()
+        _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request) -> Iterator[None]:
+    """Every test starts from an empty database (reference data kept)."""
+    yield
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        with app.app_context():
+            wipe_database()
+
+
+@pytest.fixture
+def db(app):
+    with app.app_context():
+        yield _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- factories
+
+class Factory:
+    """Builds rows directly (fast, no HTTP) for tests that need data to exist."""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def _next(self) -> int:
+        self._n += 1
+        return self._n
+
+    def user(self, role: Role | str = Role.CITIZEN, *, email: str | None = None,
+             password: str | None = None, name: str | None = None,
+             association: Association | None = None) -> User:
+        role = Role(role)
+        n = self._next()
+        if password is None:
+            password = PASSWORD if role in (Role.CITIZEN, Role.ASSOCIATION) else STAFF_PASSWORD
+        user = User(
+            email=email or f"{role.value}{n}@example.org",
+            password_hash=hash_password(password),
+            display_name=name or f"{role.value.title()} {n}",
+            role=role,
+            association_id=association.id if association else None,
+        )
+        _db.session.add(user)
+        _db.session.commit()
+        return user
+
+    def association(self, name: str | None = None) -> Association:
+        assoc = Association(name=name or f"Association {self._next()}")
+        _db.session.add(assoc)
+        _db.session.commit()
+        return assoc
+
+    def participant(self, user: User | None = None, *, kind: str = "citizen",
+                    name: str | None = None, association: Association | None = None
+                    ) -> Participant:
+        from pvplatform.participation.services import participant_for
+
+        if user is not None:
+            p = participant_for(user)
+        else:
+            p = Participant(kind=kind, display_name=name or f"Walk-in {self._next()}",
+                            association_id=association.id if association else None)
+            _db.session.add(p)
+        _db.session.commit()
+        return p
+
+    def process(self, *, title: str = "Agenda 2030 de Villeneuve", open_all: bool = True,
+                today: date | None = None) -> Process:
+        today = today or utcnow().date()
+        process = Process(title=title, description="Co-writing the local 2030 Agenda.",
+                          municipality="Villeneuve", population=48000,
+                          starts_on=today - timedelta(days=60),
+                          ends_on=today + timedelta(days=300))
+        process.phases = [
+            Phase(kind=PhaseKind.INFORMATION, starts_on=today - timedelta(days=60),
+                  ends_on=today - timedelta(days=31)),
+            Phase(kind=PhaseKind.CO_CREATION, starts_on=today - timedelta(days=30),
+                  ends_on=today + timedelta(days=30), proposals_open=open_all,
+                  comments_open=open_all, votes_open=open_all),
+            Phase(kind=PhaseKind.REVIEW, starts_on=today + timedelta(days=31),
+                  ends_on=today + timedelta(days=90)),
+        ]
+        process.goals = list(_db.session.scalars(
+            sa.select(SdgGoal).where(SdgGoal.number.in_([11, 13]))))
+        _db.session.add(process)
+        _db.session.commit()
+        return process
+
+    def meeting(self, process: Process, *, starts_at: datetime | None = None,
+                hours: int = 2, capacity: int | None = 30,
+                format: MeetingFormat = MeetingFormat.HYBRID, title: str | None = None
+                ) -> Meeting:
+        starts_at = starts_at or (utcnow() + timedelta(days=7))
+        meeting = Meeting(process_id=process.id, title=title or f"Atelier {self._next()}",
+                          format=format, starts_at=starts_at,
+                          ends_at=starts_at + timedelta(hours=hours), capacity=capacity,
+                          location="Salle des fêtes", online_url="https://visio.example.org/a",
+                          agenda="1. Accueil\n2. Ateliers")
+        _db.session.add(meeting)
+        _db.session.commit()
+        return meeting
+
+
+@pytest.fixture
+def factory(db) -> Factory:
+    return Factory()
+
+
+# ---------------------------------------------------------------- logging in
+
+_CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str | None:
+    match = _CSRF_RE.search(html)
+    return match.group(1) if match else None
+
+
+def login(client, user: User, password: str | None = None):
+    if password is None:
+        password = PASSWORD if user.role in (Role.CITIZEN, Role.ASSOCIATION) else STAFF_PASSWORD
+    response = client.post("/auth/login", data={"email": user.email, "password": password},
+                           follow_redirects=False)
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    return response
+
+
+@pytest.fixture
+def login_as(client):
+    def _login(user: User, password: str | None = None):
+        return login(client, user, password)
+
+    return _login
