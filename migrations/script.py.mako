@@ -7,6 +7,7 @@ Create Date: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa
+import pvplatform.db
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -96,6 +96,8 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from pvplatform.core.security import init_security_headers
     from pvplatform.core.templating import init_templating
 
     init_templating(app)
+    init_security_headers(app)

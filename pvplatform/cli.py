@@ -39,3 +39,129 @@ def demo_command(if_empty: bool) -> None:
     from pvplatform.demo import load_demo
 
     load_demo(if_empty=if_empty, echo=click.echo)
+
+
+# ---------------------------------------------------------------- data package import, indicators
+
+def _parse_instant(value: str | None):
+    """--as-of: an ISO 8601 instant with its offset (a naive time would be ambiguous)."""
+    from datetime import datetime
+
+    from pvplatform.db import utcnow
+
+    if value is None:
+        return utcnow()
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant",
+                                 param_hint="--as-of") from err
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise click.BadParameter("give the UTC offset, e.g. 2026-03-01T00:00:00+00:00",
+                                 param_hint="--as-of")
+    return instant
+
+
+class _TqdmProgress:
+    """Import progress on the terminal: one bar for the checks, one for the inserts."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def start(self, phase: str, total: int) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        unit = "B" if phase == "check" else "rows"
+        self.bar = tqdm(total=total, desc=phase, unit=unit, unit_scale=True, leave=False,
+                        disable=None)
+
+    def advance(self, count: int) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@pv.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, dir_okay=True))
+def import_command(directory: str) -> None:
+    """Import a process data package (a folder with datapackage.json) as a new process."""
+    import time
+    from pathlib import Path
+
+    from pvplatform.db import utcnow
+    from pvplatform.extensions import db
+    from pvplatform.participation.importer import PackageInvalid, import_package
+
+    progress = _TqdmProgress()
+    started = time.perf_counter()
+    try:
+        process = import_package(Path(directory), now=utcnow(), progress=progress)
+        db.session.commit()
+    except PackageInvalid as err:
+        db.session.rollback()
+        progress.close()
+        for error in err.errors:
+            click.echo(str(error), err=True)
+        if err.total > len(err.errors):
+            click.echo(f"... and {err.total - len(err.errors)} more errors", err=True)
+        raise click.ClickException(err.message) from err
+    except BaseException:
+        db.session.rollback()
+        progress.close()
+        raise
+    progress.close()
+    click.echo(f"imported process {process.id} in {time.perf_counter() - started:.1f} s",
+               err=True)
+    click.echo(process.id)
+
+
+def _print_rows(records, keys, output_format: str) -> None:
+    from pvplatform.indicators.present import to_csv, to_json
+
+    if output_format == "csv":
+        click.echo(to_csv(records, keys), nl=False)
+    else:
+        click.echo(to_json(records))
+
+
+@pv.command("indicators")
+@click.argument("process_id", type=int)
+@click.option("--as-of", "as_of", metavar="ISO8601", help="Instant (default: now).")
+@click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def indicators_command(process_id: int, as_of: str | None, output_format: str) -> None:
+    """Print the indicator rows of INDICATORS.md for a process."""
+    from pvplatform.errors import NotFound
+    from pvplatform.indicators import compute_indicators
+    from pvplatform.indicators.present import INDICATOR_KEYS, indicator_records
+
+    instant = _parse_instant(as_of)
+    try:
+        rows = compute_indicators(process_id, instant)
+    except NotFound as err:
+        raise click.ClickException(f"no process with id {process_id}") from err
+    _print_rows(indicator_records(rows), INDICATOR_KEYS, output_format)
+
+
+@pv.command("flags")
+@click.argument("process_id", type=int)
+@click.option("--as-of", "as_of", metavar="ISO8601", help="Instant (default: now).")
+@click.option("--format", "output_format", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+def flags_command(process_id: int, as_of: str | None, output_format: str) -> None:
+    """Print the risk flags of INDICATORS.md raised for a process (default thresholds)."""
+    from pvplatform.errors import NotFound
+    from pvplatform.indicators import compute_flags
+    from pvplatform.indicators.present import FLAG_KEYS, flag_records
+
+    instant = _parse_instant(as_of)
+    try:
+        rows = compute_flags(process_id, instant)
+    except NotFound as err:
+        raise click.ClickException(f"no process with id {process_id}") from err
+    _print_rows(flag_records(rows), FLAG_KEYS, output_format)

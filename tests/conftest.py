@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 
 from config import TestConfig
 from pvplatform import create_app
@@ -53,13 +55,27 @@ def wipe_database() -> None:
                 conn.execute(table.delete())
 
 
+class FreshGlobalsClient(FlaskClient):
+    """Tests keep an app context pushed (for `db.session`), and Flask reuses it for requests, so
+    `g` (where Flask-Login caches the user and Flask-WTF the CSRF token) would leak from one
+    request or client to the next. Each request starts with an empty `g`, as in production."""
+
+    def open(self, *args: Any, **kwargs: Any):
+        if has_app_context():
+            for key in list(vars(g)):
+                delattr(g, key)
+        return super().open(*args, **kwargs)
+
+
 def make_app(**overrides: Any):
     class Cfg(TestConfig):
         pass
 
     for key, value in overrides.items():
         setattr(Cfg, key, value)
-    return create_app(Cfg)
+    app = create_app(Cfg)
+    app.test_client_class = FreshGlobalsClient
+    return app
 
 
 @pytest.fixture(scope="session")

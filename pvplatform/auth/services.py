@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from pvplatform.auth.models import Role, User, new_session_token
+from pvplatform.auth.models import Association, Role, User, new_session_token
 from pvplatform.auth.passwords import hash_password, needs_rehash, verify_password
-from pvplatform.errors import ValidationFailed
+from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
 
 MIN_PASSWORD = 12
@@ -88,3 +90,167 @@ def load_user(user_id: str) -> User | None:
     if user is None or not user.is_active or user.session_token != token:
         return None
     return user
+
+
+# ---------------------------------------------------------------- self-service
+
+LOCALES = ("fr", "en")
+
+
+def _normalise_name(name: str) -> str:
+    return " ".join(name.split())
+
+
+def find_association_by_name(name: str) -> Association | None:
+    wanted = _normalise_name(name).lower()
+    return db.session.scalar(
+        sa.select(Association)
+        .where(sa.func.lower(Association.name) == wanted)
+        .order_by(Association.id)
+        .limit(1)
+    )
+
+
+def register_account(*, email: str, password: str, display_name: str, locale: str | None,
+                     now: datetime, association_id: int | None = None,
+                     new_association_name: str | None = None) -> User:
+    """Self-registration: a citizen, or an association's representative (existing or new one).
+
+    The role is decided here from what the person says, never taken from the request.
+    """
+    if association_id is not None and new_association_name:
+        raise ValidationFailed(
+            str(_l("Choose an existing association or type a new name, not both.")),
+            field="new_association",
+        )
+    if find_by_email(email) is not None:
+        raise ValidationFailed(str(_l("An account with this e-mail already exists.")),
+                               field="email")
+    association: Association | None = None
+    created_association = False
+    if association_id is not None:
+        association = db.session.get(Association, association_id)
+        if association is None:
+            raise ValidationFailed(str(_l("This association does not exist.")),
+                                   field="association_id")
+    elif new_association_name:
+        if find_association_by_name(new_association_name) is not None:
+            raise ValidationFailed(
+                str(_l("This association is already registered: choose it in the list.")),
+                field="new_association",
+            )
+        association = Association(name=_normalise_name(new_association_name), created_at=now)
+        db.session.add(association)
+        db.session.flush()
+        created_association = True
+    role = Role.ASSOCIATION if association is not None else Role.CITIZEN
+    user = create_account(email=email, password=password, display_name=display_name, role=role,
+                          actor=None, association_id=association.id if association else None)
+    user.locale = locale if locale in LOCALES else None
+    user.created_at = now
+    if created_association and association is not None:
+        from pvplatform.moderation.audit import record_audit
+
+        row = record_audit(user, "association.create", "association", association.id,
+                           details={"name": association.name, "via": "registration"})
+        row.created_at = now
+    return user
+
+
+def update_profile(user: User, *, display_name: str, locale: str | None) -> None:
+    user.display_name = display_name.strip()
+    user.locale = locale if locale in LOCALES else None
+
+
+def change_password(user: User, *, current_password: str, new_password: str) -> None:
+    """Checks the current password, applies the policy, and ends every session of the user."""
+    if not verify_password(user.password_hash, current_password):
+        raise ValidationFailed(str(_l("The current password is incorrect.")),
+                               field="current_password")
+    check_password_policy(new_password, email=user.email, role=user.role)
+    if verify_password(user.password_hash, new_password):
+        raise ValidationFailed(str(_l("The new password must differ from the current one.")),
+                               field="password")
+    user.password_hash = hash_password(new_password)
+    end_all_sessions(user)
+
+
+# ---------------------------------------------------------------- administration
+
+def change_role(user: User, new_role: Role, *, actor: User, reason: str, now: datetime) -> None:
+    from pvplatform.moderation.audit import record_audit
+    from pvplatform.participation.services import sync_participant
+
+    if user.deleted_at is not None:
+        raise InvalidState(str(_l("This account has been deleted.")))
+    if user.id == actor.id and new_role != Role.ADMIN:
+        # Otherwise the last admin could lock everyone out of account management.
+        raise InvalidState(str(_l("You cannot remove your own administrator role. "
+                                  "Ask another administrator.")))
+    if user.role == new_role:
+        raise ValidationFailed(str(_l("This account already has this role.")), field="role")
+    old_role = user.role
+    user.role = new_role
+    row = record_audit(actor, "user.role_change", "user", user.id,
+                       details={"from": old_role.value, "to": new_role.value, "reason": reason})
+    row.created_at = now
+    sync_participant(user)
+
+
+def create_association(*, name: str, description: str, actor: User, now: datetime
+                       ) -> Association:
+    from pvplatform.moderation.audit import record_audit
+
+    if find_association_by_name(name) is not None:
+        raise ValidationFailed(str(_l("An association with this name already exists.")),
+                               field="name")
+    association = Association(name=_normalise_name(name), description=description.strip(),
+                              created_at=now)
+    db.session.add(association)
+    db.session.flush()
+    row = record_audit(actor, "association.create", "association", association.id,
+                       details={"name": association.name})
+    row.created_at = now
+    return association
+
+
+def add_member(association: Association, *, email: str, actor: User, now: datetime) -> User:
+    """Attaches an account to an association; a citizen becomes its representative."""
+    from pvplatform.moderation.audit import record_audit
+    from pvplatform.participation.services import sync_participant
+
+    user = find_by_email(email)
+    if user is None or not user.is_active:
+        raise ValidationFailed(str(_l("No account uses this e-mail.")), field="email")
+    if user.association_id == association.id:
+        raise InvalidState(str(_l("This person is already a member of this association.")))
+    if user.association_id is not None:
+        raise InvalidState(str(_l("This person already belongs to another association: "
+                                  "detach them from it first.")))
+    old_role = user.role
+    user.association_id = association.id
+    if user.role == Role.CITIZEN:
+        user.role = Role.ASSOCIATION
+    row = record_audit(actor, "association.member_add", "user", user.id,
+                       details={"association_id": association.id, "from": old_role.value,
+                                "to": user.role.value})
+    row.created_at = now
+    sync_participant(user)
+    return user
+
+
+def remove_member(association: Association, user: User, *, actor: User, now: datetime) -> None:
+    from pvplatform.moderation.audit import record_audit
+    from pvplatform.participation.services import sync_participant
+
+    if user.association_id != association.id:
+        raise NotFound()
+    old_role = user.role
+    user.association_id = None
+    if user.role == Role.ASSOCIATION:
+        user.role = Role.CITIZEN
+    row = record_audit(actor, "association.member_remove", "user", user.id,
+                       details={"association_id": association.id, "from": old_role.value,
+                                "to": user.role.value})
+    row.created_at = now
+    sync_participant(user)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 from flask_login import current_user
 
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # CLI commands and background work: the site's language
+        return current_app.config.get("BABEL_DEFAULT_LOCALE", languages[0])
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

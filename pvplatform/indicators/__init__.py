@@ -1,0 +1,23 @@
+"""The indicator engine: one source for the figures of dashboards, exports, the API and the CLI.
+
+    compute_indicators(process_id, as_of) -> list[IndicatorRow]
+    compute_flags(process_id, as_of, thresholds=DEFAULTS) -> list[FlagRow]
+
+INDICATORS.md is the contract; `present` turns rows into records with package ids.
+"""
+
+from pvplatform.indicators.engine import compute_indicators
+from pvplatform.indicators.flags import compute_flags
+from pvplatform.indicators.rows import FlagRow, Group, IndicatorRow, Severity
+from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
+
+__all__ = [
+    "DEFAULTS",
+    "FlagRow",
+    "Group",
+    "IndicatorRow",
+    "Severity",
+    "Thresholds",
+    "compute_flags",
+    "compute_indicators",
+]

@@ -7,9 +7,29 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from pvplatform.extensions import db
 from pvplatform.notifications.models import Notification
+
+
+def N_(message: str) -> str:
+    """Marks a message id for extraction (`N_` is a default pybabel keyword); it is stored
+    untranslated and translated when read."""
+    return message
+
+
+def render_message(message: str, params: dict[str, Any] | None) -> str:
+    """A stored notification in the reader's language. A catalogue entry with wrong placeholders
+    must not break the page: the untranslated text is shown instead."""
+    text = gettext(message)
+    try:
+        return text % (params or {})
+    except (KeyError, TypeError, ValueError):
+        try:
+            return message % (params or {})
+        except (KeyError, TypeError, ValueError):
+            return message
 
 
 def notify(user_id: int | None, kind: str, message: str, *, params: dict[str, Any] | None = None,
@@ -28,6 +48,14 @@ def unread_count(user_id: int) -> int:
             Notification.user_id == user_id, Notification.read_at.is_(None)
         )
     ) or 0
+
+
+def list_statement(user_id: int) -> sa.Select:
+    return (
+        sa.select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+    )
 
 
 def list_for(user_id: int, limit: int = 100) -> list[Notification]:

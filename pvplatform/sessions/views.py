@@ -1,3 +1,524 @@
-from flask import Blueprint
+"""Session pages: the public page with register / cancel / join, and the staff screens (create,
+edit, invite, registrations, check-in, close)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
+
+from pvplatform.auth import permissions
+from pvplatform.auth.models import Association, User
+from pvplatform.core.i18n import local_to_utc, town_zone, utc_to_local
+from pvplatform.core.lookup import get_or_404
+from pvplatform.core.security import CSP
+from pvplatform.db import utcnow
+from pvplatform.errors import DomainError
+from pvplatform.extensions import db
+from pvplatform.participation.models import Participant
+from pvplatform.participation.services import KIND_FOR_ROLE, find_participant, participant_for
+from pvplatform.processes.models import Process
+from pvplatform.sessions import services
+from pvplatform.sessions.forms import (
+    CheckInCodeForm,
+    CheckInRegistrationForm,
+    CloseForm,
+    InviteAssociationForm,
+    InviteUserForm,
+    MeetingForm,
+    WalkInForm,
+)
+from pvplatform.sessions.models import Attendance, Invitation, Meeting, MeetingFormat, Registration
 
 bp = Blueprint("sessions", __name__)
+
+SEARCH_MAX = 100
+REGISTRATIONS_PER_PAGE = 100
+RECENT_CHECK_INS = 50
+USER_RESULTS = 20
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        abort(403)
+
+
+def _search_term(name: str) -> str:
+    # Query strings are not form fields: trim, bound and drop control characters here.
+    raw = request.values.get(name, "", type=str)[:SEARCH_MAX]
+    return "".join(c for c in raw if ord(c) >= 32).strip()
+
+
+# ---------------------------------------------------------------- public page
+
+
+@bp.get("/sessions/<int:meeting_id>")
+def detail(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    now = utcnow()
+    participant = None
+    registration = attendance = None
+    invited = False
+    if permissions.can_register_for(current_user, meeting):
+        # GET never creates the participant: only look it up.
+        participant = find_participant(current_user)
+        if participant is not None:
+            registration = services.live_registration(meeting, participant)
+            attendance = services.attendance_of(meeting, participant)
+            invited = services.is_invited(meeting, participant)
+    is_staff_viewer = permissions.can_manage_sessions(current_user, meeting.process) or \
+        permissions.can_check_in(current_user, meeting)
+    join_open = services.join_window_open(meeting, now)
+    page = render_template(
+        "sessions/detail.html",
+        meeting=meeting,
+        participant=participant,
+        registration=registration,
+        attendance=attendance,
+        invited=invited,
+        show_link=bool(meeting.online_url) and (registration is not None or is_staff_viewer),
+        capacity_left=services.capacity_left(meeting),
+        started=services.is_started(meeting, now),
+        join_open=join_open,
+    )
+    response = make_response(page)
+    if join_open and (registration is not None or attendance is not None):
+        _allow_form_redirect_to(response, meeting.online_url)
+    return response
+
+
+def _allow_form_redirect_to(response: Response, url: str) -> None:
+    """The "Join now" form posts here and is redirected to the meeting's own site; browsers apply
+    the page's CSP form-action to that redirect, so this page lets the form go to that one origin.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not services.is_safe_online_url(url) or not _HOST_RE.fullmatch(host):
+        return
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return
+    origin = f"{parts.scheme}://{host}{port}"
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "form-action 'self'", f"form-action 'self' {origin}"
+    )
+
+
+@bp.post("/sessions/<int:meeting_id>/register")
+@login_required
+def register(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_register_for(current_user, meeting))
+    registration = services.register(meeting, participant_for(current_user), now=utcnow())
+    db.session.commit()
+    flash(_("You are registered. Your registration code is %(code)s.", code=registration.code),
+          "success")
+    return redirect(url_for("sessions.detail", meeting_id=meeting.id), 303)
+
+
+@bp.post("/sessions/<int:meeting_id>/cancel")
+@login_required
+def cancel(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_register_for(current_user, meeting))
+    services.cancel_registration(meeting, participant_for(current_user), now=utcnow())
+    db.session.commit()
+    flash(_("Your registration is cancelled."), "success")
+    return redirect(url_for("sessions.detail", meeting_id=meeting.id), 303)
+
+
+@bp.post("/sessions/<int:meeting_id>/join")
+@login_required
+def join(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_register_for(current_user, meeting))
+    target = services.join_online(meeting, participant_for(current_user), now=utcnow())
+    db.session.commit()
+    # join_online only ever returns a checked absolute http(s) link.
+    return redirect(target, 303)
+
+
+# ---------------------------------------------------------------- staff: list, create, edit
+
+
+@bp.get("/manage/processes/<int:process_id>/sessions")
+@login_required
+def admin_list(process_id: int):
+    process = get_or_404(Process, process_id)
+    _require(permissions.can_manage_sessions(current_user, process))
+    live = (
+        sa.select(Registration.meeting_id, sa.func.count().label("n"))
+        .where(Registration.cancelled_at.is_(None))
+        .group_by(Registration.meeting_id)
+        .subquery()
+    )
+    attended = (
+        sa.select(Attendance.meeting_id, sa.func.count().label("n"))
+        .group_by(Attendance.meeting_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Meeting, sa.func.coalesce(live.c.n, 0), sa.func.coalesce(attended.c.n, 0))
+        .outerjoin(live, live.c.meeting_id == Meeting.id)
+        .outerjoin(attended, attended.c.meeting_id == Meeting.id)
+        .where(Meeting.process_id == process.id)
+        .order_by(Meeting.starts_at, Meeting.id)
+    ).all()
+    return render_template("sessions/admin_list.html", process=process, rows=rows)
+
+
+def _meeting_data(form: MeetingForm) -> services.MeetingData:
+    zone = town_zone()
+    return services.MeetingData(
+        title=form.title.data or "",
+        format=MeetingFormat(form.format.data),
+        starts_at=local_to_utc(form.starts_at.data, zone),
+        ends_at=local_to_utc(form.ends_at.data, zone),
+        location=form.location.data or "",
+        online_url=form.online_url.data or "",
+        capacity=form.capacity.data,
+        agenda=form.agenda.data or "",
+    )
+
+
+def _attach_error(form: MeetingForm, err: DomainError) -> None:
+    field = getattr(form, err.field, None) if err.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, err.message]
+    else:
+        form.form_errors.append(err.message)
+
+
+@bp.route("/manage/processes/<int:process_id>/sessions/new", methods=["GET", "POST"])
+@login_required
+def create(process_id: int):
+    process = get_or_404(Process, process_id)
+    _require(permissions.can_manage_sessions(current_user, process))
+    form = MeetingForm()
+    if form.validate_on_submit():
+        try:
+            meeting = services.create_meeting(process, _meeting_data(form), by=current_user,
+                                              now=utcnow())
+        except DomainError as err:
+            db.session.rollback()
+            _attach_error(form, err)
+        else:
+            db.session.commit()
+            flash(_("The session is created."), "success")
+            return redirect(url_for("sessions.manage", meeting_id=meeting.id), 303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("sessions/edit.html", form=form, process=process, meeting=None), status
+
+
+@bp.route("/manage/sessions/<int:meeting_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_manage_sessions(current_user, meeting.process))
+    if request.method == "GET":
+        zone = town_zone()
+        form = MeetingForm(
+            data={
+                "title": meeting.title,
+                "format": meeting.format.value,
+                "starts_at": utc_to_local(meeting.starts_at, zone).replace(tzinfo=None),
+                "ends_at": utc_to_local(meeting.ends_at, zone).replace(tzinfo=None)
+                if meeting.ends_at else None,
+                "location": meeting.location,
+                "online_url": meeting.online_url,
+                "capacity": meeting.capacity,
+                "agenda": meeting.agenda,
+            }
+        )
+        return render_template("sessions/edit.html", form=form, process=meeting.process,
+                               meeting=meeting)
+    form = MeetingForm()
+    if form.validate_on_submit():
+        try:
+            services.update_meeting(meeting, _meeting_data(form), by=current_user, now=utcnow())
+        except DomainError as err:
+            db.session.rollback()
+            _attach_error(form, err)
+        else:
+            db.session.commit()
+            flash(_("The session is saved."), "success")
+            return redirect(url_for("sessions.manage", meeting_id=meeting.id), 303)
+    return render_template("sessions/edit.html", form=form, process=meeting.process,
+                           meeting=meeting), 422
+
+
+# ---------------------------------------------------------------- staff: the session screen
+
+
+def _association_choices(blank: str | None) -> list[tuple[int, str]]:
+    rows = db.session.execute(
+        sa.select(Association.id, Association.name).order_by(Association.name, Association.id)
+    ).all()
+    choices = [(0, blank)] if blank is not None else []
+    return choices + [(row.id, row.name) for row in rows]
+
+
+def _walk_in_form(**kwargs: Any) -> WalkInForm:
+    form = WalkInForm(**kwargs)
+    form.association.choices = _association_choices("—")
+    return form
+
+
+def _invite_association_form(**kwargs: Any) -> InviteAssociationForm:
+    form = InviteAssociationForm(**kwargs)
+    form.association_id.choices = _association_choices(None)
+    return form
+
+
+def _registrations(meeting: Meeting, q: str):
+    name = sa.func.lower(sa.func.coalesce(User.display_name, Participant.display_name, ""),
+                         type_=sa.String)
+    query = (
+        sa.select(Registration)
+        .join(Participant, Participant.id == Registration.participant_id)
+        .outerjoin(User, User.id == Participant.user_id)
+        .where(Registration.meeting_id == meeting.id)
+        .options(selectinload(Registration.participant).selectinload(Participant.user))
+        .order_by(Registration.cancelled_at.is_not(None), Registration.registered_at,
+                  Registration.id)
+    )
+    if q:
+        code = services.normalise_code(q)
+        query = query.where(sa.or_(name.contains(q.lower(), autoescape=True),
+                                   Registration.code == code))
+    # Bounded here: a huge ?page= would overflow the database's OFFSET.
+    page = request.args.get("page", 1, type=int)
+    page = page if 1 <= page <= 100_000 else 1
+    return db.paginate(query, page=page, per_page=REGISTRATIONS_PER_PAGE,
+                       max_per_page=REGISTRATIONS_PER_PAGE, error_out=False)
+
+
+def _found_users(meeting: Meeting, find: str) -> list[User]:  # noqa: ARG001
+    if not find:
+        return []
+    needle = find.lower()
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(
+                User.deleted_at.is_(None),
+                User.role.in_(list(KIND_FOR_ROLE)),
+                sa.or_(
+                    sa.func.lower(User.email, type_=sa.String).contains(needle,
+                                                                         autoescape=True),
+                    sa.func.lower(User.display_name, type_=sa.String).contains(
+                        needle, autoescape=True),
+                ),
+            )
+            .order_by(User.display_name, User.id)
+            .limit(USER_RESULTS)
+        )
+    )
+
+
+def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = None,
+                   code_form: CheckInCodeForm | None = None,
+                   walk_in_form: WalkInForm | None = None,
+                   invite_form: InviteAssociationForm | None = None,
+                   close_form: CloseForm | None = None):
+    now = utcnow()
+    q = _search_term("q")
+    find = _search_term("find")
+    registrations = _registrations(meeting, q)
+    page_participants = [r.participant_id for r in registrations.items]
+    attended_ids = set(
+        db.session.scalars(
+            sa.select(Attendance.participant_id).where(
+                Attendance.meeting_id == meeting.id,
+                Attendance.participant_id.in_(page_participants),
+            )
+        )
+    ) if page_participants else set()
+    invitations = list(
+        db.session.scalars(
+            sa.select(Invitation)
+            .where(Invitation.meeting_id == meeting.id)
+            .options(selectinload(Invitation.participant).selectinload(Participant.user),
+                     selectinload(Invitation.association))
+            .order_by(Invitation.invited_at, Invitation.id)
+        )
+    )
+    recent = list(
+        db.session.scalars(
+            sa.select(Attendance)
+            .where(Attendance.meeting_id == meeting.id)
+            .options(selectinload(Attendance.participant).selectinload(Participant.user),
+                     selectinload(Attendance.checked_in_by))
+            .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
+            .limit(RECENT_CHECK_INS)
+        )
+    )
+    return render_template(
+        "sessions/manage.html",
+        meeting=meeting,
+        error=error,
+        q=q,
+        find=find,
+        found_users=_found_users(meeting, find),
+        registrations=registrations,
+        attended_ids=attended_ids,
+        invitations=invitations,
+        recent=recent,
+        live_count=services.live_registration_count(meeting.id),
+        attendance_count=services.attendance_count(meeting.id),
+        capacity_left=services.capacity_left(meeting),
+        check_in_open=services.check_in_window_open(meeting, now),
+        started=services.is_started(meeting, now),
+        code_form=code_form or CheckInCodeForm(formdata=None),
+        walk_in_form=walk_in_form or _walk_in_form(formdata=None),
+        invite_form=invite_form or _invite_association_form(formdata=None),
+        close_form=close_form or CloseForm(formdata=None),
+    ), status
+
+
+def _can_open_manage(meeting: Meeting) -> bool:
+    return permissions.can_manage_sessions(current_user, meeting.process) or \
+        permissions.can_check_in(current_user, meeting)
+
+
+@bp.get("/manage/sessions/<int:meeting_id>")
+@login_required
+def manage(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(_can_open_manage(meeting))
+    return _render_manage(meeting)
+
+
+def _back_to_manage(meeting: Meeting, anchor: str):
+    q = _search_term("q")
+    args = {"q": q} if q else {}
+    return redirect(url_for("sessions.manage", meeting_id=meeting.id, _anchor=anchor, **args), 303)
+
+
+def _refused(meeting: Meeting, err: DomainError, **forms: Any):
+    # The staff stay on their screen with the reason, rather than landing on an error page.
+    db.session.rollback()
+    for form in forms.values():
+        field = getattr(form, err.field, None) if err.field else None
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, err.message]
+            return _render_manage(meeting, status=err.status, **forms)
+    return _render_manage(meeting, status=err.status, error=err.message, **forms)
+
+
+@bp.post("/manage/sessions/<int:meeting_id>/invite")
+@login_required
+def invite(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_manage_sessions(current_user, meeting.process))
+    now = utcnow()
+    link = url_for("sessions.detail", meeting_id=meeting.id)
+    if "user_id" in request.form:
+        form = InviteUserForm()
+        if not form.validate_on_submit():
+            return _render_manage(meeting, status=422,
+                                  error=_("Choose a person from the search results."))
+        user = db.session.get(User, form.user_id.data)
+        if user is None or not user.is_active or KIND_FOR_ROLE.get(user.role) is None:
+            return _render_manage(meeting, status=422,
+                                  error=_("This person does not exist or cannot take part."))
+        try:
+            invitation = services.invite_participant(meeting, participant_for(user),
+                                                     by=current_user, now=now, link=link)
+        except DomainError as err:
+            return _refused(meeting, err)
+        name = invitation.participant.name if invitation.participant else user.display_name
+    elif "association_id" in request.form:
+        form = _invite_association_form()
+        if not form.validate_on_submit():
+            return _render_manage(meeting, status=422, invite_form=form)
+        association = db.session.get(Association, form.association_id.data)
+        try:
+            services.invite_association(meeting, association, by=current_user, now=now,
+                                        link=link)
+        except DomainError as err:
+            return _refused(meeting, err, invite_form=form)
+        name = association.name
+    else:
+        return _render_manage(meeting, status=422,
+                              error=_("Choose a person or an association to invite."))
+    db.session.commit()
+    flash(_("%(name)s is invited.", name=name), "success")
+    return _back_to_manage(meeting, "invitations")
+
+
+@bp.post("/manage/sessions/<int:meeting_id>/checkin")
+@login_required
+def checkin(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_check_in(current_user, meeting))
+    now = utcnow()
+    forms: dict[str, Any] = {}
+    try:
+        if "registration_id" in request.form:
+            form = CheckInRegistrationForm()
+            if not form.validate_on_submit():
+                message = _("This registration does not exist.") if form.registration_id.errors \
+                    else _("Choose how the person attends.")
+                return _render_manage(meeting, status=422, error=message)
+            registration = services.get_registration(meeting, form.registration_id.data)
+            attendance = services.check_in_registration(meeting, registration, by=current_user,
+                                                        mode=form.mode.data, now=now)
+        elif "code" in request.form:
+            form = forms["code_form"] = CheckInCodeForm()
+            if not form.validate_on_submit():
+                return _render_manage(meeting, status=422, code_form=form)
+            attendance = services.check_in_by_code(meeting, form.code.data, by=current_user,
+                                                   mode=form.mode.data, now=now)
+        elif "name" in request.form:
+            form = forms["walk_in_form"] = _walk_in_form()
+            if not form.validate_on_submit():
+                return _render_manage(meeting, status=422, walk_in_form=form)
+            attendance = services.check_in_walk_in(
+                meeting, form.name.data, form.kind.data, form.association.data or None,
+                by=current_user, now=now,
+            )
+        else:
+            return _render_manage(meeting, status=422,
+                                  error=_("Choose a registration, type a code or add a walk-in."))
+    except DomainError as err:
+        return _refused(meeting, err, **forms)
+    name = attendance.participant.name
+    db.session.commit()
+    flash(_("%(name)s is checked in.", name=name), "success")
+    return _back_to_manage(meeting, "checkin")
+
+
+@bp.post("/manage/sessions/<int:meeting_id>/close")
+@login_required
+def close(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_manage_sessions(current_user, meeting.process))
+    form = CloseForm()
+    if not form.validate_on_submit():
+        return _render_manage(meeting, status=422, close_form=form)
+    try:
+        services.close_meeting(meeting, form.minutes.data, by=current_user, now=utcnow())
+    except DomainError as err:
+        return _refused(meeting, err, close_form=form)
+    db.session.commit()
+    flash(_("The session is closed and its minutes are published."), "success")
+    return redirect(url_for("sessions.manage", meeting_id=meeting.id), 303)

@@ -1,0 +1,1239 @@
+"""The demo: Villeneuve-sur-Loire (a fictional French town) co-writes its local 2030 Agenda.
+
+`flask pv demo` builds it directly with the models, in one transaction. The content is
+deterministic (a seeded random generator, dates relative to the moment of loading) so that
+screenshots, tests and indicator figures look alike from one machine to the next; only secrets
+(session tokens, registration codes) come from their usual secure defaults.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+
+from pvplatform.auth.models import Association, Role, User
+from pvplatform.auth.passwords import hash_password
+from pvplatform.db import utcnow
+from pvplatform.extensions import db
+from pvplatform.moderation.models import AuditLog, ModerationAction, ModerationKind, Report
+from pvplatform.moderation.models import TargetType as ReportTarget
+from pvplatform.participation.models import (
+    AttendanceSnapshot,
+    Participant,
+    ParticipantAttribute,
+    ParticipantKind,
+    Stratum,
+)
+from pvplatform.participation.services import KIND_FOR_ROLE, participant_for
+from pvplatform.processes.models import LocalTarget, Phase, PhaseKind, Process, SdgGoal
+from pvplatform.processes.sdg_data import SDG_GOALS
+from pvplatform.proposals.models import (
+    Answer,
+    Comment,
+    ImplementationUpdate,
+    Proposal,
+    ProposalState,
+    Vote,
+)
+from pvplatform.sessions.models import (
+    Attendance,
+    AttendanceMode,
+    Invitation,
+    Meeting,
+    MeetingFormat,
+    Registration,
+)
+
+DEMO_REF = "demo"
+TOWN = "Villeneuve-sur-Loire"
+DOMAIN = "villeneuve.example"
+SEED = 2030
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: Role
+    email: str
+    password: str
+    name: str
+    hint: str
+
+
+DEMO_LOGINS: tuple[DemoLogin, ...] = (
+    # The passwords follow the platform's policy (length, no e-mail inside).
+    DemoLogin(Role.ADMIN, f"admin@{DOMAIN}", "demo-pilotage-2030", "Nadia Benali",
+              "create processes and accounts, set roles"),
+    DemoLogin(Role.STAFF, f"staff@{DOMAIN}", "demo-agent-mairie-2030", "Julien Marchand",
+              "sessions, invitations, check-in, moderation, audit log"),
+    DemoLogin(Role.ELECTED, f"elu@{DOMAIN}", "demo-conseil-2030-pv", "Hélène Carpentier",
+              "review queue: answer proposals, implementation updates"),
+    DemoLogin(Role.EVALUATOR, f"evaluation@{DOMAIN}", "demo-mesure-2030-pv",
+              "Thomas Nguyen", "read-only evaluation of the process"),
+    DemoLogin(Role.CITIZEN, f"citoyenne@{DOMAIN}", "demo-habitante-2030", "Sophie Lemaire",
+              "register for a session, propose, comment, vote"),
+    DemoLogin(Role.ASSOCIATION, f"association@{DOMAIN}", "demo-jardins-2030",
+              "Karim Haddad", "propose on behalf of Les Jardins partagés de l'Est"),
+)
+
+# ----------------------------------------------------------------------------- demographics
+# Census shares of the town (fictional, plausible) and how much more or less likely each group
+# is to take part: real processes over-represent older owners from the centre.
+STRATA: dict[str, tuple[tuple[str, str, float, float], ...]] = {
+    # dimension: (category, label, population share, weight among participants)
+    "age_band": (
+        ("18-29", "18-29 ans", 0.19, 0.07),
+        ("30-44", "30-44 ans", 0.24, 0.18),
+        ("45-59", "45-59 ans", 0.25, 0.27),
+        ("60-74", "60-74 ans", 0.21, 0.32),
+        ("75+", "75 ans et plus", 0.11, 0.16),
+    ),
+    "gender": (
+        ("woman", "Femme", 0.52, 0.53),
+        ("man", "Homme", 0.47, 0.45),
+        ("other", "Autre", 0.01, 0.02),
+    ),
+    "district": (
+        ("centre", "Centre-ville", 0.22, 0.42),
+        ("north", "Quartier Nord", 0.26, 0.24),
+        ("south", "Quartier Sud", 0.24, 0.22),
+        ("east", "Quartier Est", 0.28, 0.12),
+    ),
+    "housing": (
+        ("owner", "Propriétaire", 0.52, 0.0),
+        ("renter", "Locataire", 0.30, 0.0),
+        ("social_housing", "Logement social", 0.18, 0.0),
+    ),
+}
+HOUSING_BY_AGE = {  # owner, renter, social_housing
+    "18-29": (0.12, 0.66, 0.22),
+    "30-44": (0.40, 0.42, 0.18),
+    "45-59": (0.62, 0.24, 0.14),
+    "60-74": (0.78, 0.13, 0.09),
+    "75+": (0.80, 0.10, 0.10),
+}
+CONSENT_RATE = 0.72
+
+WOMEN = ("Sophie", "Marie", "Nathalie", "Isabelle", "Catherine", "Sylvie", "Anne", "Christine",
+         "Valérie", "Sandrine", "Françoise", "Martine", "Monique", "Julie", "Camille", "Léa",
+         "Chloé", "Emma", "Inès", "Manon", "Aïcha", "Fatou", "Yasmina", "Brigitte", "Odile",
+         "Colette", "Josiane", "Laura", "Pauline", "Élodie", "Mélanie", "Claire", "Agnès")
+MEN = ("Jean", "Pierre", "Michel", "Philippe", "Alain", "Patrick", "Nicolas", "Christophe",
+       "Daniel", "Bernard", "Éric", "Laurent", "Frédéric", "Olivier", "Thierry", "Lucas",
+       "Hugo", "Théo", "Mathis", "Yanis", "Mohamed", "Moussa", "Karim", "Gérard", "Jacques",
+       "René", "Antoine", "Romain", "Kevin", "Bruno", "Denis", "Marc", "Serge")
+OTHER = ("Camille", "Dominique", "Claude", "Sacha", "Alex", "Charlie", "Morgan")
+SURNAMES = ("Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois",
+            "Moreau", "Laurent", "Simon", "Michel", "Lefebvre", "Leroy", "Roux", "David",
+            "Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine",
+            "Rousseau", "Vincent", "Muller", "Lefèvre", "Faure", "André", "Mercier", "Blanc",
+            "Guérin", "Boyer", "Garnier", "Chevalier", "François", "Legrand", "Gauthier",
+            "Garcia", "Perrin", "Robin", "Clément", "Morin", "Nicolas", "Henry", "Roussel",
+            "Mathieu", "Gautier", "Masson", "Diallo", "Traoré", "Benali", "Nguyen", "Da Silva",
+            "Ferreira", "Kaya", "Rahmani", "Bouvier", "Collet")
+
+# ----------------------------------------------------------------------------- process content
+PROCESS_TITLE = "Agenda 2030 de Villeneuve-sur-Loire"
+PROCESS_DESCRIPTION = (
+    "Villeneuve-sur-Loire écrit son Agenda 2030 local avec ses habitantes et ses habitants. "
+    "Pendant la phase de co-création, chacun peut déposer des propositions, les commenter et "
+    "les soutenir, en ligne ou lors des ateliers dans les quartiers. Les élus répondent à "
+    "chaque proposition publiée et rendent compte de la mise en œuvre des propositions "
+    "retenues.\n\n"
+    "Cinq objectifs de développement durable guident la démarche : la santé et le bien-être, "
+    "l'énergie propre, une ville durable, l'action pour le climat et la vie terrestre."
+)
+POPULATION = 23_850
+GOALS = (3, 7, 11, 13, 15)
+LOCAL_TARGETS = (
+    (7, "VSL-7.1", "30 % d'énergies renouvelables dans les bâtiments communaux",
+     "Couvrir 30 % de la consommation des bâtiments communaux par des énergies renouvelables "
+     "produites localement d'ici 2030."),
+    (11, "VSL-11.1", "Un arrêt de bus ou une piste cyclable à moins de 300 m",
+     "Aucun habitant à plus de 300 mètres d'un arrêt de transport en commun ou d'un "
+     "aménagement cyclable continu d'ici 2030."),
+    (13, "VSL-13.1", "-40 % d'émissions de gaz à effet de serre",
+     "Réduire de 40 % les émissions de gaz à effet de serre du territoire par rapport à 2015."),
+    (15, "VSL-15.1", "5 000 arbres et deux îlots de fraîcheur par quartier",
+     "Planter 5 000 arbres et créer au moins deux îlots de fraîcheur dans chaque quartier."),
+)
+# kind, first day, last day (relative to today), proposals/comments/votes open
+PHASES = (
+    (PhaseKind.INFORMATION, -75, -41, False),
+    (PhaseKind.CO_CREATION, -40, 30, True),
+    (PhaseKind.REVIEW, 31, 75, False),
+    (PhaseKind.DECISION, 76, 120, False),
+    (PhaseKind.FOLLOW_UP, 121, 400, False),
+)
+ASSOCIATIONS = (
+    ("Vélo Villeneuve", "Association d'usagers du vélo au quotidien."),
+    ("Les Jardins partagés de l'Est", "Jardins collectifs et compostage au quartier Est."),
+    ("Loire Nature Environnement", "Protection de la faune, de la flore et des zones humides."),
+    ("Comité de quartier Nord", "Habitantes et habitants du quartier Nord."),
+)
+ASSO_VELO, ASSO_JARDINS, ASSO_NATURE, ASSO_NORD = range(4)
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    title: str
+    format: MeetingFormat
+    day: int  # relative to today, in the town's calendar
+    start: time
+    hours: float
+    capacity: int
+    location: str
+    agenda: str
+    minutes: str
+    associations: tuple[int, ...]  # invited as a whole
+    registrations: int  # how many people try to register
+    walk_ins: int  # people without an account who came anyway
+
+
+VISIO = "https://visio.villeneuve.example/agenda2030"
+SESSIONS = (
+    SessionSpec(
+        "Réunion publique de lancement de l'Agenda 2030", MeetingFormat.IN_PERSON, -60,
+        time(18, 30), 2, 120, "Salle des fêtes, place de la Mairie",
+        "1. Accueil par la maire\n2. Pourquoi un Agenda 2030 local ?\n"
+        "3. Calendrier de la démarche\n4. Questions et premières idées",
+        "Une cinquantaine de personnes présentes. Présentation des cinq objectifs retenus et du "
+        "calendrier. Les échanges ont surtout porté sur les mobilités et la chaleur en été. "
+        "Plusieurs participants regrettent l'horaire, peu compatible avec la vie de famille.",
+        (ASSO_VELO, ASSO_JARDINS, ASSO_NATURE, ASSO_NORD), 48, 6),
+    SessionSpec(
+        "Atelier climat et énergie (ODD 7 et 13)", MeetingFormat.HYBRID, -38, time(18, 30), 2.5,
+        60, "Maison des associations, 12 rue des Tanneurs",
+        "1. Le bilan carbone de la commune\n2. Ateliers en petits groupes\n"
+        "3. Restitution et priorités",
+        "Quatre groupes (bâtiments, éclairage, mobilités, énergie citoyenne). Douze idées "
+        "retenues pour être déposées comme propositions. Connexion à distance instable pendant "
+        "vingt minutes.",
+        (ASSO_VELO, ASSO_NATURE), 52, 2),
+    SessionSpec(
+        "Atelier en ligne : santé et bien-être (ODD 3)", MeetingFormat.ONLINE, -24,
+        time(12, 30), 1.5, 100, "",
+        "1. Accès aux soins dans la commune\n2. Sport et alimentation\n3. Isolement des aînés",
+        "Atelier à l'heure du déjeuner pour toucher les actifs. Les propositions portent sur "
+        "les cantines, les parcours sportifs et la prévention pour les seniors isolés.",
+        (), 55, 0),
+    SessionSpec(
+        "Balade urbaine et atelier nature en ville (ODD 11 et 15)", MeetingFormat.IN_PERSON,
+        -10, time(10, 0), 3, 40, "Départ : parvis de la médiathèque de l'Est",
+        "1. Balade commentée dans le quartier Est\n2. Atelier cartographie des îlots de "
+        "chaleur\n3. Pique-nique partagé",
+        "Balade de deux heures avec les Jardins partagés de l'Est. Forte présence d'habitants "
+        "du quartier venus sans inscription. Repérage de six lieux pour des îlots de fraîcheur.",
+        (ASSO_JARDINS, ASSO_NATURE), 36, 7),
+    SessionSpec(
+        "Atelier hybride : mobilités et quartiers", MeetingFormat.HYBRID, 6, time(18, 30), 2,
+        80, "Centre social du quartier Nord, 3 allée des Tilleuls",
+        "1. Retour sur les propositions mobilité\n2. Priorisation par quartier\n"
+        "3. Prochaines étapes", "", (ASSO_VELO, ASSO_NORD), 40, 0),
+    SessionSpec(
+        "Forum de restitution des propositions", MeetingFormat.IN_PERSON, 20, time(14, 0), 3,
+        150, "Salle des fêtes, place de la Mairie",
+        "1. Présentation des propositions et des premières réponses\n2. Stands par objectif\n"
+        "3. Échanges avec les élus", "", (ASSO_VELO, ASSO_JARDINS, ASSO_NATURE, ASSO_NORD),
+        44, 0),
+)
+HELD = 4  # the first four sessions are in the past
+
+
+@dataclass(frozen=True)
+class ProposalSpec:
+    title: str
+    body: str
+    goals: tuple[int, ...]
+    session: int | None
+    state: ProposalState
+    association: int | None = None
+    # Official answers in order: (state, rationale); the last one is the current state.
+    answers: tuple[tuple[ProposalState, str], ...] = ()
+    updates: tuple[tuple[int, str], ...] = ()
+    author: str | None = None  # "citizen" / "association": the demo logins
+
+
+A, R, E = ProposalState.ACCEPTED, ProposalState.REJECTED, ProposalState.EVALUATING
+EVAL_TECH = ("Les services techniques étudient la faisabilité et le coût. Réponse définitive "
+             "attendue à la fin de la phase d'examen.")
+PROPOSALS = (
+    ProposalSpec(
+        "Des pistes cyclables continues entre le quartier Est et le centre",
+        "Aujourd'hui les pistes s'arrêtent au rond-point des Acacias. Nous proposons un "
+        "itinéraire continu et séparé de la circulation jusqu'à la gare et au centre-ville.",
+        (11, 13), 1, A, ASSO_VELO,
+        ((E, EVAL_TECH),
+         (A, "Retenue : l'itinéraire est inscrit au plan vélo 2026-2028 et financé à 60 % par "
+             "la région. Les travaux commencent par le tronçon Acacias-Gare.")),
+        ((15, "Études de tracé terminées, concertation avec les riverains en cours."),
+         (40, "Premier tronçon (Acacias-Gare) en travaux depuis trois semaines."))),
+    ProposalSpec(
+        "Des panneaux solaires sur le toit du gymnase Jean-Moulin",
+        "Le toit du gymnase est plat, bien orienté et vient d'être refait. Une installation "
+        "photovoltaïque couvrirait une bonne partie de la consommation du gymnase et de l'école.",
+        (7, 13), 1, A, None,
+        ((E, EVAL_TECH),
+         (A, "Retenue : l'étude de structure est favorable. 420 m² de panneaux seront posés "
+             "en 2026, pour environ 35 % de la consommation du site.")),
+        ((20, "Étude de structure validée, appel d'offres publié."),)),
+    ProposalSpec(
+        "Un réseau de jardins partagés dans chaque quartier",
+        "Les jardins de l'Est ont une liste d'attente de quarante familles. Nous proposons "
+        "d'ouvrir un jardin partagé par quartier sur des terrains communaux inutilisés.",
+        (15, 3, 11), 3, A, ASSO_JARDINS,
+        ((A, "Retenue : deux terrains sont identifiés (Nord et Sud). La commune prend en "
+             "charge la clôture et l'arrivée d'eau, l'association l'animation."),),
+        ((10, "Convention avec l'association en cours de rédaction."),),
+        "association"),
+    ProposalSpec(
+        "Créer des îlots de fraîcheur dans les cours d'école",
+        "Les cours d'école sont entièrement goudronnées et dépassent 45 °C en juin. Désimper"
+        "méabiliser, planter des arbres et installer des fontaines protégerait les enfants.",
+        (13, 3, 11), 1, A, None,
+        ((A, "Retenue : deux cours par an seront transformées à partir de 2026, en commençant "
+             "par les écoles Jules-Ferry et Louise-Michel."),),
+        ((25, "Ateliers de conception avec les enfants de l'école Jules-Ferry terminés."),
+         (45, "Travaux de la cour Jules-Ferry programmés pendant les vacances d'été.")),
+        "citizen"),
+    ProposalSpec(
+        "Une navette électrique gratuite le samedi vers le marché",
+        "Beaucoup de personnes âgées du quartier Nord renoncent au marché du samedi faute de "
+        "transport. Une navette gratuite le samedi matin relierait les quartiers au marché.",
+        (11, 7), 0, R, None,
+        ((R, "Non retenue sous cette forme : la ligne 2 sera prolongée jusqu'au marché le "
+             "samedi dès septembre, ce qui répond au besoin sans nouveau véhicule."),)),
+    ProposalSpec(
+        "Rénover l'éclairage public en LED et l'éteindre de 1 h à 5 h",
+        "L'éclairage public représente près d'un tiers de la facture d'électricité de la "
+        "commune. Passer aux LED et éteindre au cœur de la nuit économiserait énergie et argent.",
+        (7, 13), 1, A, None,
+        ((E, EVAL_TECH),
+         (A, "Retenue : extinction de 1 h à 5 h dans les quartiers résidentiels dès cet "
+             "automne, remplacement en LED de 300 points lumineux par an.")),
+        ((30, "Extinction nocturne effective dans les quartiers Nord et Sud."),
+         (55, "Extinction étendue au quartier Est ; 180 points lumineux remplacés."),
+         (70, "Premier bilan : -38 % de consommation sur les secteurs concernés."))),
+    ProposalSpec(
+        "Planter une haie bocagère le long de la rocade",
+        "Une haie de deux kilomètres le long de la rocade réduirait le bruit, abriterait les "
+        "oiseaux et relierait le bois des Noues aux jardins de l'Est.",
+        (15, 13), 3, E, None, ((E, EVAL_TECH),)),
+    ProposalSpec(
+        "Ouvrir une maison de santé dans le quartier Est",
+        "Le quartier Est n'a plus de médecin généraliste depuis deux ans. Une maison de santé "
+        "pluridisciplinaire y attirerait des soignants.",
+        (3,), 2, E, None,
+        ((E, "La commune a sollicité l'agence régionale de santé ; une réunion avec des "
+             "professionnels intéressés est prévue le mois prochain."),)),
+    ProposalSpec(
+        "Des parcours sportifs en accès libre sur les bords de Loire",
+        "Quelques agrès, un parcours balisé et des panneaux d'exercices permettraient à "
+        "chacun de faire du sport gratuitement au bord du fleuve.",
+        (3, 11), 2, A, None,
+        ((A, "Retenue : un parcours de 2,5 km avec huit agrès sera installé au printemps."),),
+        ((60, "Agrès commandés, balisage posé."),)),
+    ProposalSpec(
+        "Interdire les voitures dans tout le centre-ville",
+        "Le centre est saturé et bruyant. Une interdiction totale des voitures rendrait la "
+        "ville aux piétons.",
+        (11, 13), 0, R, None,
+        ((R, "Non retenue : une interdiction totale pénaliserait les personnes à mobilité "
+             "réduite et les commerces. La commune étudie plutôt l'extension de la zone "
+             "piétonne le samedi."),)),
+    ProposalSpec(
+        "Un composteur collectif au pied de chaque immeuble",
+        "Un tiers de nos poubelles est composé de déchets organiques. Des composteurs "
+        "collectifs animés par des référents réduiraient les déchets et nourriraient les "
+        "jardins.",
+        (13, 15, 11), 3, E, None, ((E, EVAL_TECH),)),
+    ProposalSpec(
+        "Cantines scolaires : 50 % de produits bio et locaux",
+        "Les cantines servent chaque jour 1 800 repas. Augmenter la part de produits bio et "
+        "locaux soutiendrait les agriculteurs du territoire et la santé des enfants.",
+        (3, 13), 2, A, None,
+        ((A, "Retenue : le prochain marché de restauration scolaire exigera 50 % de produits "
+             "durables dont 30 % bio, avec des lots réservés aux producteurs locaux."),),
+        ((35, "Nouveau cahier des charges adopté en conseil municipal."),)),
+    ProposalSpec(
+        "Une permanence « rénovation énergétique » pour les locataires",
+        "Les aides à la rénovation sont pensées pour les propriétaires. Une permanence "
+        "mensuelle aiderait les locataires à faire valoir leurs droits auprès des bailleurs.",
+        (7, 11), 1, E, None,
+        ((E, "Proposition transmise à l'espace France Rénov' de l'agglomération, qui étudie "
+             "une permanence mensuelle au centre social."),)),
+    ProposalSpec(
+        "Des bancs et des fontaines à eau tous les 300 mètres",
+        "Pour que les personnes âgées et les familles puissent marcher en ville même quand il "
+        "fait chaud, il faut pouvoir s'asseoir et boire régulièrement.",
+        (3, 11), None, ProposalState.PUBLISHED, author="citizen"),
+    ProposalSpec(
+        "Protéger la zone humide des Noues",
+        "La zone humide des Noues abrite des espèces protégées et limite les inondations. "
+        "Nous demandons son classement et l'abandon du projet de lotissement voisin.",
+        (15,), 3, E, ASSO_NATURE,
+        ((E, "La commune a commandé un inventaire écologique ; la révision du plan local "
+             "d'urbanisme en tiendra compte."),)),
+    ProposalSpec(
+        "Une application pour signaler les dépôts sauvages",
+        "Une application mobile permettrait de photographier et localiser les dépôts "
+        "sauvages pour que les services interviennent plus vite.",
+        (11, 15), None, R, None, ((R, ""),)),
+    ProposalSpec(
+        "Un parking-relais à l'entrée nord",
+        "Un parking-relais relié au centre par le bus éviterait aux habitants des villages "
+        "voisins d'entrer en voiture.",
+        (11,), 0, R, None,
+        ((R, "Non retenue : le terrain envisagé est en zone inondable. L'agglomération étudie "
+             "un parking-relais à la gare, plus adapté."),)),
+    ProposalSpec(
+        "Subventionner l'achat de vélos à assistance électrique",
+        "Une aide de 300 € pour l'achat d'un vélo électrique encouragerait les trajets "
+        "domicile-travail à vélo.",
+        (11, 13, 7), 1, R, None,
+        ((R, "Non retenue : une aide régionale existe déjà ; la commune la fera mieux "
+             "connaître et financera plutôt des abris vélos sécurisés."),)),
+    ProposalSpec(
+        "Un festival annuel de la transition",
+        "Un grand festival chaque printemps ferait connaître les initiatives locales.",
+        (11, 13), None, R, None, ((R, ""),)),
+    ProposalSpec(
+        "Des ateliers de prévention santé pour les seniors isolés",
+        "Des ateliers d'activité physique adaptée, de nutrition et de mémoire, proposés dans "
+        "les résidences seniors et au centre social, rompraient l'isolement.",
+        (3,), 2, E, None,
+        ((E, "Le centre communal d'action sociale prépare un programme avec la caisse de "
+             "retraite ; le financement sera connu à l'automne."),)),
+    ProposalSpec(
+        "Récupérer l'eau de pluie des bâtiments communaux",
+        "Des cuves de récupération sur les bâtiments communaux serviraient à l'arrosage des "
+        "espaces verts et des jardins partagés.",
+        (13, 15), None, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Des rues scolaires fermées aux voitures aux heures d'entrée",
+        "Fermer la rue de l'école à la circulation quinze minutes le matin et le soir "
+        "sécuriserait les enfants et réduirait la pollution devant les écoles.",
+        (3, 11), 1, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Un conseil des jeunes pour l'Agenda 2030",
+        "Les 15-25 ans sont peu présents dans les ateliers. Un conseil des jeunes, avec un "
+        "budget, leur donnerait une vraie place.",
+        (11,), 2, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Végétaliser les parkings de la zone commerciale",
+        "Les parkings de la zone commerciale sont des îlots de chaleur. Des arbres et des "
+        "revêtements perméables y feraient baisser la température.",
+        (13, 15, 11), 3, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Une centrale solaire citoyenne sur l'ancienne décharge",
+        "Le site de l'ancienne décharge ne peut rien accueillir d'autre. Une centrale solaire "
+        "financée par les habitants produirait l'électricité de mille foyers.",
+        (7, 13), 1, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Sécuriser les traversées piétonnes de l'avenue de la Gare",
+        "Les traversées de l'avenue sont dangereuses : voitures rapides, passages mal éclairés. "
+        "Nous demandons des plateaux surélevés et un meilleur éclairage.",
+        (3, 11), None, ProposalState.PUBLISHED, ASSO_NORD),
+    ProposalSpec(
+        "Un refuge pour la biodiversité dans chaque parc",
+        "Laisser une partie de chaque parc en prairie fleurie, avec des nichoirs et des hôtels "
+        "à insectes, favoriserait la biodiversité.",
+        (15,), 3, ProposalState.PUBLISHED, ASSO_JARDINS, author="association"),
+    ProposalSpec(
+        "Une vélo-école pour les adultes",
+        "Beaucoup d'adultes n'osent pas circuler à vélo. Des cours gratuits, encadrés par "
+        "l'association, leur permettraient de se lancer.",
+        (3, 11, 13), 1, ProposalState.PUBLISHED, ASSO_VELO),
+    ProposalSpec(
+        "Des téléconsultations accompagnées à la médiathèque",
+        "Un poste de téléconsultation, avec l'aide d'un médiateur, à la médiathèque faciliterait "
+        "l'accès aux médecins pour ceux qui n'ont pas internet.",
+        (3,), 2, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Moins arroser les espaces verts grâce à des plantes adaptées",
+        "Remplacer les massifs gourmands en eau par des plantes adaptées à la sécheresse "
+        "économiserait l'eau potable.",
+        (13, 15), None, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Une ressourcerie dans l'ancienne caserne",
+        "Une ressourcerie collecterait, réparerait et revendrait meubles et objets, avec des "
+        "emplois d'insertion.",
+        (11, 13), 0, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Des horaires de bus adaptés au travail de nuit",
+        "Les salariés de l'hôpital et de la zone logistique finissent après le dernier bus. "
+        "Un service tardif le soir leur éviterait de prendre la voiture.",
+        (11,), 2, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Un plan canicule avec des salles rafraîchies ouvertes à tous",
+        "Pendant les vagues de chaleur, ouvrir des salles rafraîchies dans chaque quartier, "
+        "avec un accueil, protégerait les plus fragiles.",
+        (3, 13), None, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Moins d'écrans publicitaires lumineux en ville",
+        "Les écrans publicitaires consomment beaucoup et éblouissent. La commune pourrait les "
+        "limiter dans son règlement local de publicité.",
+        (7, 13), None, ProposalState.PUBLISHED),
+    ProposalSpec(
+        "Un skatepark derrière la salle des fêtes",
+        "Les jeunes n'ont pas de lieu pour le skate et la trottinette.",
+        (3, 11), None, ProposalState.WITHDRAWN),
+    ProposalSpec(
+        "Chauffer la piscine avec la chaleur de la station d'épuration",
+        "La station d'épuration rejette de l'eau tiède toute l'année : une pompe à chaleur "
+        "pourrait chauffer la piscine voisine.",
+        (7, 13), 1, ProposalState.WITHDRAWN),
+    ProposalSpec(
+        "Une fête des voisins de l'Agenda 2030",
+        "Un moment convivial dans chaque rue pour parler de l'Agenda 2030.",
+        (11,), None, ProposalState.WITHDRAWN),
+    ProposalSpec(
+        "Des toilettes publiques accessibles près du marché",
+        "Il n'y a aucune toilette publique accessible autour de la place du marché.",
+        (3, 11), None, ProposalState.DRAFT, author="citizen"),
+    ProposalSpec(
+        "Un verger communal sur le terrain des Acacias",
+        "Planter un verger ouvert à tous, dont les fruits seraient cueillis librement.",
+        (15, 3), None, ProposalState.DRAFT),
+    ProposalSpec(
+        "Des abris vélos sécurisés à la gare",
+        "Sans abri fermé, beaucoup n'osent pas laisser leur vélo à la gare toute la journée.",
+        (11, 13), None, ProposalState.DRAFT),
+    ProposalSpec(
+        "Éteindre les vitrines des commerces la nuit",
+        "Rappeler aux commerces l'obligation d'éteindre leurs vitrines la nuit.",
+        (7, 13), None, ProposalState.DRAFT),
+)
+
+COMMENTS = (
+    "Très bonne idée, je soutiens.",
+    "Il faudrait penser aux personnes à mobilité réduite.",
+    "Quel serait le coût pour la commune ?",
+    "Dans notre rue, le problème est exactement celui-là.",
+    "Pourquoi ne pas commencer par un essai dans un quartier ?",
+    "Je suis d'accord, à condition de prévoir l'entretien.",
+    "Ça existe déjà dans la commune voisine et ça marche bien.",
+    "Attention à ne pas oublier les quartiers périphériques.",
+    "Les enfants de l'école en parlent depuis longtemps.",
+    "Je ne suis pas convaincu, il y a d'autres priorités.",
+    "Il faudrait associer les commerçants du centre.",
+    "Bonne proposition, mais le calendrier me semble trop long.",
+    "Je peux donner un coup de main si un collectif se monte.",
+    "Et pour les personnes qui n'ont pas internet ?",
+    "C'est une vraie question de santé publique.",
+    "L'association est prête à participer.",
+    "On en a parlé à l'atelier, plusieurs habitants étaient pour.",
+    "Il faudrait des chiffres avant de décider.",
+    "Excellente idée pour les soirées d'été.",
+    "Merci pour cette proposition détaillée.",
+)
+STAFF_COMMENT = ("Merci pour cette proposition : le service concerné en prend connaissance et "
+                 "une réponse officielle sera publiée pendant la phase d'examen.")
+RUDE_COMMENT = "Encore une idée de bobos du centre-ville, vous n'avez rien d'autre à faire ?"
+
+
+# ----------------------------------------------------------------------------- the builder
+
+@dataclass(eq=False)
+class Person:
+    participant: Participant
+    user: User | None
+    joined_at: datetime
+    # True demographics drive behaviour; only consented answers (`stored`) reach the database.
+    traits: dict[str, str]
+    stored: dict[str, str] = field(default_factory=dict)
+    engagement: float = 0.5  # propensity to register and to come back
+    prefers_online: bool = False
+    attended: list[int] = field(default_factory=list)
+
+    @property
+    def external(self) -> bool:
+        return not self.participant.kind.is_internal
+
+    @property
+    def role(self) -> Role | None:
+        return self.user.role if self.user is not None else None
+
+
+@dataclass
+class _PendingAnswer:
+    proposal: Proposal
+    actor: User
+    state: ProposalState
+    rationale: str
+    answered_at: datetime
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(c for c in ascii_text.lower() if c.isalnum())
+
+
+class _Builder:
+    def __init__(self, *, now: datetime, zone: ZoneInfo) -> None:
+        self.rng = random.Random(SEED)
+        self.zone = zone
+        self.today = now.astimezone(zone).date()
+        # Everything is placed relative to the start of the town's day of loading, not to the
+        # exact minute: the sessions sit at fixed local hours, so anchoring the rest to the
+        # minute would make the content depend on the time of day the demo was loaded.
+        self.now = min(now, datetime.combine(self.today, time(0), tzinfo=zone).astimezone(UTC))
+        self.hashes: dict[str, str] = {}
+        self.logins: dict[Role, User] = {}
+        self.people: list[Person] = []
+        self.staff_users: list[User] = []
+        self.elected_users: list[User] = []
+        self.associations: list[Association] = []
+        self.meetings: list[Meeting] = []
+        self.used_emails: set[str] = set()
+        self.audit: list[AuditLog] = []
+
+    # ---------------------------------------------------------------- helpers
+    def at(self, day: int, at: time) -> datetime:
+        """The town's wall-clock time `at` on `today + day`, in UTC."""
+        local = datetime.combine(self.today + timedelta(days=day), at, tzinfo=self.zone)
+        return local.astimezone(UTC)
+
+    def days_ago(self, low: float, high: float) -> datetime:
+        return self.now - timedelta(days=self.rng.uniform(low, high))
+
+    def between(self, start: datetime, end: datetime) -> datetime:
+        if end <= start:
+            return start
+        return start + (end - start) * self.rng.random()
+
+    def password_hash(self, password: str) -> str:
+        # Argon2 is slow on purpose: hash each distinct password once.
+        if password not in self.hashes:
+            self.hashes[password] = hash_password(password)
+        return self.hashes[password]
+
+    def pick(self, options: Sequence[tuple[str, float]]) -> str:
+        return self.rng.choices([name for name, _ in options],
+                                weights=[weight for _, weight in options], k=1)[0]
+
+    def traits(self, *, younger: bool = False, district: str | None = None) -> dict[str, str]:
+        age_options = [(c, w) for c, _, _, w in STRATA["age_band"]]
+        if younger:  # the walk-ins of the east-district walk
+            age_options = [(c, w * (2.0 if i < 2 else 0.7))
+                           for i, (c, w) in enumerate(age_options)]
+        age = self.pick(age_options)
+        gender = self.pick([(c, w) for c, _, _, w in STRATA["gender"]])
+        district = district or self.pick([(c, w) for c, _, _, w in STRATA["district"]])
+        housing_weights = list(HOUSING_BY_AGE[age])
+        if district == "east":
+            housing_weights[2] *= 2.5  # most of the social housing is in the east district
+        housing = self.pick(list(zip(("owner", "renter", "social_housing"), housing_weights,
+                                     strict=True)))
+        return {"age_band": age, "gender": gender, "district": district, "housing": housing}
+
+    def name_for(self, gender: str) -> tuple[str, str]:
+        first = self.rng.choice({"woman": WOMEN, "man": MEN}.get(gender, OTHER))
+        return first, self.rng.choice(SURNAMES)
+
+    def email_for(self, first: str, last: str) -> str:
+        base = f"{_slug(first)}.{_slug(last)}"
+        email, n = f"{base}@habitants.{DOMAIN}", 1
+        while email in self.used_emails:
+            n += 1
+            email = f"{base}{n}@habitants.{DOMAIN}"
+        self.used_emails.add(email)
+        return email
+
+    def consent(self, person: Person) -> None:
+        if self.rng.random() >= CONSENT_RATE:
+            return
+        # Some dimensions are left blank ("prefer not to say").
+        person.stored = {dim: cat for dim, cat in person.traits.items()
+                         if self.rng.random() < 0.93}
+
+    def store_attributes(self, people: Sequence[Person]) -> None:
+        for person in people:
+            db.session.add_all(
+                ParticipantAttribute(participant_id=person.participant.id, dimension=dimension,
+                                     category=category, consented_at=person.joined_at,
+                                     updated_at=person.joined_at)
+                for dimension, category in person.stored.items())
+
+    def weighted_sample(self, pool: Sequence[Person], weight: Callable[[Person], float],
+                        k: int) -> list[Person]:
+        chosen: list[Person] = []
+        candidates = list(pool)
+        weights = [max(weight(p), 1e-6) for p in candidates]
+        for _ in range(min(k, len(candidates))):
+            i = self.rng.choices(range(len(candidates)), weights=weights, k=1)[0]
+            chosen.append(candidates.pop(i))
+            weights.pop(i)
+        return chosen
+
+    def internal(self, role: Role) -> list[Person]:
+        return [p for p in self.people if p.role == role and not p.external]
+
+    # ---------------------------------------------------------------- steps
+    def build(self) -> Process:
+        process = self.process()
+        self.accounts(process)
+        self.participants(process)
+        self.sessions(process)
+        self.ledger()
+        proposals = self.proposals(process)
+        self.votes_and_comments(proposals)
+        self.moderation(process, proposals)
+        db.session.add_all(self.audit)
+        return process
+
+    def process(self) -> Process:
+        self.ensure_goals()
+        first_day, last_day = PHASES[0][1], PHASES[-1][2]
+        process = Process(
+            title=PROCESS_TITLE, description=PROCESS_DESCRIPTION, municipality=TOWN,
+            population=POPULATION, starts_on=self.today + timedelta(days=first_day),
+            ends_on=self.today + timedelta(days=last_day), external_ref=DEMO_REF,
+            created_at=self.at(first_day - 20, time(9, 0)),
+        )
+        process.phases = [
+            Phase(kind=kind, starts_on=self.today + timedelta(days=start),
+                  ends_on=self.today + timedelta(days=end), proposals_open=is_open,
+                  comments_open=is_open, votes_open=is_open)
+            for kind, start, end, is_open in PHASES
+        ]
+        process.goals = list(db.session.scalars(
+            sa.select(SdgGoal).where(SdgGoal.number.in_(GOALS)).order_by(SdgGoal.number)))
+        process.local_targets = [
+            LocalTarget(goal_number=goal, code=code, title=title, description=description)
+            for goal, code, title, description in LOCAL_TARGETS
+        ]
+        db.session.add(process)
+        db.session.flush()
+        for dimension, rows in STRATA.items():
+            db.session.add_all(
+                Stratum(process_id=process.id, dimension=dimension, category=category,
+                        label=label, population_share=share)
+                for category, label, share, _ in rows)
+        return process
+
+    def ensure_goals(self) -> None:
+        # The first migration ships them; a database built otherwise may lack them.
+        known = set(db.session.scalars(sa.select(SdgGoal.number)))
+        db.session.add_all(SdgGoal(number=n, title_en=en, title_fr=fr, color=color)
+                           for n, en, fr, color in SDG_GOALS if n not in known)
+        db.session.flush()
+
+    def accounts(self, process: Process) -> None:
+        self.associations = [Association(name=name, description=description,
+                                         created_at=self.days_ago(400, 900))
+                             for name, description in ASSOCIATIONS]
+        db.session.add_all(self.associations)
+        db.session.flush()
+        internal_since = process.created_at - timedelta(days=5)
+        for login in DEMO_LOGINS:
+            user = User(email=login.email, password_hash=self.password_hash(login.password),
+                        display_name=login.name, role=login.role, locale="fr",
+                        created_at=internal_since)
+            if login.role == Role.ASSOCIATION:
+                user.association_id = self.associations[ASSO_JARDINS].id
+            if login.role in (Role.CITIZEN, Role.ASSOCIATION):
+                user.created_at = self.at(-64, time(20, 15))
+            self.logins[login.role] = user
+            self.used_emails.add(login.email)
+        db.session.add_all(self.logins.values())
+        self.staff_users = [self.logins[Role.STAFF]]
+        self.elected_users = [self.logins[Role.ELECTED]]
+        # Colleagues who take part without a demo login (no password: they cannot log in).
+        for role, names, users in (
+                (Role.STAFF, ("Claire Dumas", "Olivier Petitjean", "Amina Sow"),
+                 self.staff_users),
+                (Role.ELECTED, ("Bernard Lacombe", "Fatima Zerrouki", "Pascal Renaud"),
+                 self.elected_users)):
+            for name in names:
+                first, last = name.split(" ", 1)
+                user = User(email=f"{_slug(first)}.{_slug(last)}@mairie.{DOMAIN}",
+                            display_name=name, role=role, locale="fr",
+                            created_at=internal_since)
+                users.append(user)
+                db.session.add(user)
+        db.session.flush()
+        admin = self.logins[Role.ADMIN]
+        for user in [*self.staff_users, *self.elected_users, self.logins[Role.EVALUATOR]]:
+            self.audit.append(AuditLog(actor_id=admin.id, action="account.create",
+                                       target_type="user", target_id=user.id,
+                                       details={"role": user.role.value},
+                                       created_at=user.created_at))
+
+    def participants(self, process: Process) -> None:
+        rng = self.rng
+        # user, joined at, true demographics, engagement, prefers online
+        pending: list[tuple[User, datetime, dict[str, str], float, bool]] = []
+
+        # Internal participants: the administration and the council are measured too.
+        for user in [*self.staff_users, *self.elected_users]:
+            traits = self.traits()
+            traits["age_band"] = rng.choice(("30-44", "45-59", "45-59", "60-74"))
+            pending.append((user, user.created_at, traits,
+                            0.9 if user.role == Role.STAFF else 0.6, False))
+        # The two demo people, fixed so that their pages have something to show and to try.
+        pending.append((self.logins[Role.CITIZEN], self.logins[Role.CITIZEN].created_at,
+                        {"age_band": "30-44", "gender": "woman", "district": "north",
+                         "housing": "renter"}, 0.8, False))
+        pending.append((self.logins[Role.ASSOCIATION],
+                        self.logins[Role.ASSOCIATION].created_at,
+                        {"age_band": "45-59", "gender": "man", "district": "east",
+                         "housing": "renter"}, 0.8, False))
+        # Association members: older and well established, the usual pattern.
+        for index, assoc in enumerate(self.associations):
+            for _ in range(2 if index == ASSO_JARDINS else 3):
+                traits = self.traits(district={ASSO_JARDINS: "east", ASSO_NORD: "north"}
+                                     .get(index))
+                first, last = self.name_for(traits["gender"])
+                joined = self.between(process.created_at, self.at(-62, time(12, 0)))
+                user = User(email=self.email_for(first, last), display_name=f"{first} {last}",
+                            role=Role.ASSOCIATION, association_id=assoc.id, locale="fr",
+                            created_at=joined)
+                pending.append((user, joined, traits, rng.uniform(0.6, 0.9), False))
+        # Citizens with an account: about half joined around the kick-off meeting.
+        for _ in range(118):
+            traits = self.traits()
+            first, last = self.name_for(traits["gender"])
+            if rng.random() < 0.45:
+                joined = self.between(process.created_at, self.at(-61, time(12, 0)))
+            else:
+                joined = self.days_ago(2, 60)
+            # Young people, renters and the east district drop out more (so they stay rarer).
+            engagement = rng.betavariate(2, 2.5)
+            if traits["age_band"] == "18-29" or traits["district"] == "east":
+                engagement *= 0.6
+            if traits["housing"] != "owner":
+                engagement *= 0.85
+            user = User(email=self.email_for(first, last), display_name=f"{first} {last[0]}.",
+                        role=Role.CITIZEN, locale="en" if rng.random() < 0.1 else "fr",
+                        created_at=joined)
+            young = traits["age_band"] in ("18-29", "30-44")
+            pending.append((user, joined, traits, engagement,
+                            rng.random() < (0.6 if young else 0.2)))
+        db.session.add_all(user for user, *_ in pending)
+        db.session.flush()
+
+        named = {*self.logins.values(), *self.staff_users, *self.elected_users}
+        for user, joined, traits, engagement, online in pending:
+            if user in named:
+                participant = participant_for(user)
+            else:
+                # The crowd in one batch, with the mapping participant_for applies (one query
+                # and one flush per person would make up most of the loading time).
+                participant = Participant(user_id=user.id, kind=KIND_FOR_ROLE[user.role],
+                                          association_id=user.association_id)
+                db.session.add(participant)
+            participant.created_at = joined
+            self.people.append(Person(participant=participant, user=user, joined_at=joined,
+                                      traits=traits, engagement=engagement,
+                                      prefers_online=online))
+        db.session.flush()
+        self.citizen = next(p for p in self.people if p.user is self.logins[Role.CITIZEN])
+        self.representative = next(p for p in self.people
+                                   if p.user is self.logins[Role.ASSOCIATION])
+        for person in self.people:
+            if person in (self.citizen, self.representative):
+                person.stored = dict(person.traits)
+            else:
+                self.consent(person)
+        self.store_attributes(self.people)
+
+    def sessions(self, process: Process) -> None:
+        for index, spec in enumerate(SESSIONS):
+            starts_at = self.at(spec.day, spec.start)
+            ends_at = starts_at + timedelta(hours=spec.hours)
+            held = index < HELD
+            self.meetings.append(Meeting(
+                process_id=process.id, title=spec.title, format=spec.format,
+                starts_at=starts_at, ends_at=ends_at, location=spec.location,
+                online_url=VISIO if spec.format != MeetingFormat.IN_PERSON else "",
+                capacity=spec.capacity, agenda=spec.agenda,
+                minutes=spec.minutes if held else "",
+                closed_at=ends_at + timedelta(days=1, hours=self.rng.uniform(1, 20))
+                if held else None,
+                created_at=min(starts_at - timedelta(days=self.rng.uniform(25, 35)),
+                               self.now - timedelta(days=self.rng.uniform(6, 9))),
+            ))
+        db.session.add_all(self.meetings)
+        db.session.flush()
+
+    def registration_weight(self, person: Person, index: int, invited: set[int],
+                            invited_associations: set[int]) -> float:
+        spec = SESSIONS[index]
+        weight = person.engagement
+        if person.participant.id in invited or \
+                person.participant.association_id in invited_associations:
+            weight *= 1.8
+        if spec.format == MeetingFormat.ONLINE and person.prefers_online:
+            weight *= 1.8
+        if spec.format == MeetingFormat.IN_PERSON and person.prefers_online:
+            weight *= 0.6
+        if index == 3 and person.traits["district"] == "east":
+            weight *= 2.5  # the walk takes place in the east district
+        if person.attended and len(person.attended) < index // 2:
+            weight *= 0.4  # came once or twice, then dropped out
+        return weight
+
+    def ledger(self) -> None:
+        """Invitations, registrations, attendances and their snapshots, session by session."""
+        rng = self.rng
+        attendances: list[tuple[Attendance, Person]] = []
+        demo_people = (self.citizen, self.representative)
+        for index, (spec, meeting) in enumerate(zip(SESSIONS, self.meetings, strict=True)):
+            held = index < HELD
+            staff = self.staff_users[index % len(self.staff_users)]
+            invited_at = max(min(meeting.starts_at - timedelta(days=rng.uniform(16, 20)),
+                                 self.now - timedelta(days=rng.uniform(2, 4))),
+                             meeting.created_at + timedelta(hours=2))
+            # People with an account: walk-ins left no address to invite or register them by.
+            eligible = [p for p in self.people if p.user is not None
+                        and p.joined_at < meeting.starts_at - timedelta(days=1)]
+
+            # Invitations: associations as a whole, internal people, and (after the first
+            # session) most of the people who came before.
+            for assoc_index in spec.associations:
+                db.session.add(Invitation(meeting_id=meeting.id,
+                                          association_id=self.associations[assoc_index].id,
+                                          invited_at=invited_at, invited_by_id=staff.id))
+            invited = [p for p in eligible
+                       if not p.external or (p.attended and rng.random() < 0.7)]
+            for person in invited:
+                db.session.add(Invitation(
+                    meeting_id=meeting.id, participant_id=person.participant.id,
+                    invited_at=max(invited_at, person.joined_at), invited_by_id=staff.id))
+            invited_ids = {p.participant.id for p in invited}
+            invited_assocs = {self.associations[i].id for i in spec.associations}
+
+            pool = [p for p in eligible if p.external and p not in demo_people]
+            registrants = self.weighted_sample(
+                pool, lambda p, i=index, ids=invited_ids, a=invited_assocs:
+                self.registration_weight(p, i, ids, a), spec.registrations)
+            if index in (0, 1, 3, 4):  # the demo citizen's history, and a session to come
+                registrants.append(self.citizen)
+            if index in (1, 3, 5):
+                registrants.append(self.representative)
+            registrants += rng.sample(self.internal(Role.ELECTED), 2 if index in (0, 5) else 1)
+            if spec.format != MeetingFormat.ONLINE:
+                registrants += self.internal(Role.STAFF)[:2]  # they run the session
+
+            live: list[Person] = []
+            latest = min(meeting.starts_at - timedelta(hours=2), self.now)
+            cancel_by = min(meeting.starts_at, self.now)
+            for person in registrants:
+                registered_at = self.between(max(person.joined_at, invited_at
+                                                 - timedelta(days=3)), latest)
+                registration = Registration(meeting_id=meeting.id,
+                                            participant_id=person.participant.id,
+                                            registered_at=registered_at)
+                db.session.add(registration)
+                if person.external and person not in demo_people and \
+                        rng.random() < 0.11 and registered_at < cancel_by:
+                    registration.cancelled_at = self.between(registered_at, cancel_by)
+                    if rng.random() < 0.25:
+                        # Changed their mind again: a new row, the ledger keeps both.
+                        db.session.add(Registration(
+                            meeting_id=meeting.id, participant_id=person.participant.id,
+                            registered_at=self.between(registration.cancelled_at,
+                                                       cancel_by)))
+                        live.append(person)
+                else:
+                    live.append(person)
+            if held:
+                attendances += self.attend(index, meeting, eligible, live, staff)
+        db.session.flush()
+        self.store_attributes([p for p in self.people if p.user is None])
+        for attendance, person in attendances:
+            db.session.add_all(
+                AttendanceSnapshot(attendance_id=attendance.id, dimension=dimension,
+                                   category=category)
+                for dimension, category in person.stored.items())
+
+    def attend(self, index: int, meeting: Meeting, eligible: list[Person], live: list[Person],
+               staff: User) -> list[tuple[Attendance, Person]]:
+        """No-shows, registered people who came, and others who walked in."""
+        rng = self.rng
+        spec = SESSIONS[index]
+        demo_people = (self.citizen, self.representative)
+        comers: list[tuple[Person | None, bool]] = []
+        for person in live:
+            show = 0.93 if not person.external else 0.55 + 0.4 * person.engagement
+            if person.traits["age_band"] == "18-29":
+                show -= 0.15
+            if person in demo_people or rng.random() < show:
+                comers.append((person, False))
+        if spec.format != MeetingFormat.ONLINE:
+            live_ids = {p.participant.id for p in live}
+            unregistered = [p for p in eligible if p.external and p not in demo_people
+                            and p.participant.id not in live_ids]
+            comers += [(p, True) for p in rng.sample(unregistered, 3)]
+            comers += [(None, True)] * spec.walk_ins  # people without an account
+        rows: list[tuple[Attendance, Person]] = []
+        for person, walk_in in comers[:spec.capacity]:
+            online = spec.format == MeetingFormat.ONLINE or (
+                spec.format == MeetingFormat.HYBRID and person is not None
+                and person.prefers_online and not walk_in)
+            if online:
+                checked_in_at = meeting.starts_at + timedelta(minutes=rng.uniform(-5, 15))
+            else:
+                checked_in_at = meeting.starts_at + timedelta(minutes=rng.uniform(-20, 30))
+            if person is None:
+                person = self.walk_in(checked_in_at, east=index == 3)
+            attendance = Attendance(
+                meeting_id=meeting.id, participant=person.participant,
+                mode=AttendanceMode.ONLINE if online else AttendanceMode.IN_PERSON,
+                checked_in_at=checked_in_at,
+                # Joining online records itself; at the door a staff member checks people in.
+                checked_in_by_id=None if online else staff.id, walk_in=walk_in)
+            db.session.add(attendance)
+            rows.append((attendance, person))
+            person.attended.append(index)
+        return rows
+
+    def walk_in(self, checked_in_at: datetime, *, east: bool) -> Person:
+        traits = self.traits(younger=east, district="east" if east else None)
+        first, last = self.name_for(traits["gender"])
+        participant = Participant(kind=ParticipantKind.CITIZEN,
+                                  display_name=f"{first} {last[0]}.",
+                                  created_at=checked_in_at)
+        db.session.add(participant)
+        person = Person(participant=participant, user=None, joined_at=checked_in_at,
+                        traits=traits, engagement=0.2)
+        # Walk-ins fill in the paper form at the door; fewer of them answer its questions.
+        if self.rng.random() < 0.65:
+            person.stored = dict(traits)
+        self.people.append(person)
+        return person
+
+    def proposals(self, process: Process) -> list[tuple[Proposal, ProposalSpec]]:
+        rng = self.rng
+        co_creation_start = self.at(PHASES[1][1], time(8, 0))
+        answerers = [*self.elected_users[:2], self.staff_users[0]]
+        contributors = [p for p in self.people
+                        if p.user is not None and p.external and p.attended]
+        latest_answer = self.now - timedelta(days=1)
+        proposals: list[tuple[Proposal, ProposalSpec]] = []
+        pending: list[_PendingAnswer] = []
+        for number, spec in enumerate(PROPOSALS):
+            author = self.proposal_author(spec, contributors)
+            if spec.session:  # written up after the session it came from
+                created_at = self.meetings[spec.session].ends_at + timedelta(
+                    days=rng.uniform(0.2, 4))
+            elif spec.session == 0:  # the kick-off preceded the co-creation phase
+                created_at = co_creation_start + timedelta(days=rng.uniform(0.1, 3))
+            elif spec.answers:  # answered: published early enough to have been examined
+                created_at = self.between(co_creation_start, self.now - timedelta(days=20))
+            else:
+                created_at = self.between(co_creation_start, self.now - timedelta(days=2))
+            created_at = max(created_at, author.joined_at + timedelta(hours=1))
+            proposal = Proposal(
+                process_id=process.id, author_id=author.participant.id,
+                meeting_id=self.meetings[spec.session].id if spec.session is not None else None,
+                association_id=self.associations[spec.association].id
+                if spec.association is not None else None,
+                title=spec.title, body=spec.body, state=spec.state, created_at=created_at)
+            proposal.goals = [g for g in process.goals if g.number in spec.goals]
+            if spec.state != ProposalState.DRAFT:
+                proposal.published_at = min(created_at + timedelta(hours=rng.uniform(0.2, 30)),
+                                            self.now - timedelta(hours=3))
+            if spec.state == ProposalState.WITHDRAWN:
+                assert proposal.published_at is not None
+                proposal.withdrawn_at = self.between(proposal.published_at + timedelta(days=1),
+                                                     self.now - timedelta(hours=2))
+            answered_at: datetime | None = None
+            for step, (state, rationale) in enumerate(spec.answers):
+                assert proposal.published_at is not None
+                if answered_at is None:
+                    answered_at = self.between(
+                        proposal.published_at + timedelta(days=4),
+                        min(proposal.published_at + timedelta(days=12), latest_answer))
+                else:
+                    answered_at = self.between(answered_at + timedelta(days=2),
+                                               max(answered_at + timedelta(days=3),
+                                                   latest_answer - timedelta(days=3)))
+                actor = answerers[(number + step) % len(answerers)]
+                proposal.answers.append(Answer(state=state, rationale=rationale,
+                                               answered_by_id=actor.id,
+                                               answered_at=answered_at))
+                # The proposal keeps the first answer's date and the latest answer's reasons.
+                proposal.answered_at = proposal.answered_at or answered_at
+                proposal.answer_rationale = rationale or None
+                pending.append(_PendingAnswer(proposal, actor, state, rationale, answered_at))
+            if spec.updates:
+                assert answered_at is not None
+                times = sorted(self.between(answered_at + timedelta(hours=6),
+                                            self.now - timedelta(hours=6))
+                               for _ in spec.updates)
+                proposal.updates = [
+                    ImplementationUpdate(progress=progress, body=body,
+                                         author_id=self.staff_users[0].id, created_at=created)
+                    for (progress, body), created in zip(spec.updates, times, strict=True)]
+            db.session.add(proposal)
+            proposals.append((proposal, spec))
+        db.session.flush()
+        self.audit += [
+            AuditLog(actor_id=row.actor.id, action="proposal.answer", target_type="proposal",
+                     target_id=row.proposal.id, process_id=process.id,
+                     details={"state": row.state.value, "rationale": row.rationale},
+                     created_at=row.answered_at)
+            for row in pending]
+        return proposals
+
+    def proposal_author(self, spec: ProposalSpec, contributors: list[Person]) -> Person:
+        if spec.author == "citizen":
+            return self.citizen
+        if spec.author == "association":
+            return self.representative
+        if spec.association is not None:
+            assoc_id = self.associations[spec.association].id
+            members = [p for p in contributors if p.participant.association_id == assoc_id]
+            if members:
+                return self.rng.choice(members)
+        if spec.session is not None:
+            came = [p for p in contributors if spec.session in p.attended]
+            if came:
+                return self.rng.choice(came)
+        return self.rng.choice(contributors)
+
+    def votes_and_comments(self, proposals: list[tuple[Proposal, ProposalSpec]]) -> None:
+        rng = self.rng
+        votes_open = self.at(PHASES[1][1], time(8, 0))
+        with_account = [p for p in self.people if p.user is not None]
+        # Officials can vote, but seldom do.
+        weights = [(0.3 + p.engagement) if p.external else 0.1 for p in with_account]
+        support = {ProposalState.ACCEPTED: 0.9, ProposalState.EVALUATING: 0.8,
+                   ProposalState.REJECTED: 0.45, ProposalState.PUBLISHED: 0.75,
+                   ProposalState.WITHDRAWN: 0.6}
+        staff_person = self.internal(Role.STAFF)[0]
+        for proposal, spec in proposals:
+            if proposal.published_at is None:
+                continue
+            start = max(proposal.published_at, votes_open)
+            end = proposal.withdrawn_at or self.now
+            popularity = rng.betavariate(1.6, 3)
+            pool = [(p, w) for p, w in zip(with_account, weights, strict=True)
+                    if p.joined_at < end]
+            if spec.author is None and rng.random() < 0.5:
+                # Leave the demo citizen some proposals to vote on.
+                pool = [(p, w) for p, w in pool if p is not self.citizen]
+            lookup = {id(p): w for p, w in pool}
+            voters = self.weighted_sample([p for p, _ in pool],
+                                          lambda p, lookup=lookup: lookup[id(p)],
+                                          int(4 + popularity * 45))
+            for person in voters:
+                db.session.add(Vote(
+                    proposal_id=proposal.id, participant_id=person.participant.id,
+                    value=1 if rng.random() < support[spec.state] else -1,
+                    cast_at=self.between(max(start, person.joined_at), end)))
+            commenters = [p for p, _ in pool]
+            for _ in range(int(popularity * 7)):
+                author = rng.choice(commenters)
+                db.session.add(Comment(
+                    proposal_id=proposal.id, author_id=author.participant.id,
+                    body=rng.choice(COMMENTS),
+                    created_at=self.between(max(proposal.published_at, author.joined_at),
+                                            end)))
+            if spec.state == ProposalState.PUBLISHED and rng.random() < 0.3:
+                db.session.add(Comment(
+                    proposal_id=proposal.id, author_id=staff_person.participant.id,
+                    body=STAFF_COMMENT, created_at=self.between(proposal.published_at, end)))
+
+    def moderation(self, process: Process,
+                   proposals: list[tuple[Proposal, ProposalSpec]]) -> None:
+        """A rude comment reported twice and hidden; a proposal reported, still in the queue."""
+        rng = self.rng
+        target = next(p for p, s in proposals if s.state == ProposalState.PUBLISHED)
+        assert target.published_at is not None
+        externals = [p for p in self.people if p.user is not None and p.external
+                     and p not in (self.citizen, self.representative)]
+        rude_author, *reporters = rng.sample(externals, 4)
+        rude = Comment(proposal_id=target.id, author_id=rude_author.participant.id,
+                       body=RUDE_COMMENT,
+                       created_at=self.between(max(target.published_at, rude_author.joined_at),
+                                               self.now - timedelta(days=1)))
+        db.session.add(rude)
+        db.session.flush()
+        staff = self.logins[Role.STAFF]
+        hidden_at = rude.created_at + timedelta(hours=5)
+        reason = "Commentaire irrespectueux (charte de participation, article 3)."
+        for hours, reporter in zip((2, 3), reporters[:2], strict=True):
+            assert reporter.user is not None
+            db.session.add(Report(
+                target_type=ReportTarget.COMMENT, target_id=rude.id,
+                reporter_id=reporter.user.id,
+                reason="Propos méprisants envers les habitants du centre.",
+                created_at=rude.created_at + timedelta(hours=hours), resolved_at=hidden_at))
+        rude.hidden_at = hidden_at
+        db.session.add(ModerationAction(
+            target_type=ReportTarget.COMMENT, target_id=rude.id, kind=ModerationKind.HIDE,
+            reason=reason, actor_id=staff.id, created_at=hidden_at))
+        self.audit.append(AuditLog(
+            actor_id=staff.id, action="moderation.hide", target_type="comment",
+            target_id=rude.id, process_id=process.id, details={"reason": reason},
+            created_at=hidden_at))
+        off_topic = next(p for p, s in reversed(proposals) if s.state == ProposalState.PUBLISHED)
+        assert reporters[2].user is not None
+        db.session.add(Report(
+            target_type=ReportTarget.PROPOSAL, target_id=off_topic.id,
+            reporter_id=reporters[2].user.id,
+            reason="Cette proposition relève du règlement de publicité, pas de l'Agenda 2030.",
+            created_at=self.now - timedelta(hours=20)))
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def find_demo_process() -> Process | None:
+    return db.session.scalar(sa.select(Process).where(Process.external_ref == DEMO_REF)
+                             .order_by(Process.id).limit(1))
+
+
+def echo_logins(echo: Echo) -> None:
+    echo("Demo logins (http://127.0.0.1:5000/auth/login):")
+    width = max(len(login.email) for login in DEMO_LOGINS)
+    for login in DEMO_LOGINS:
+        echo(f"  {login.role.value:<12} {login.email:<{width}}  {login.password}")
+
+
+def load_demo(*, if_empty: bool = False, echo: Echo = print,
+              now: datetime | None = None) -> Process | None:
+    """Load the demo process in one transaction; a second run changes nothing.
+
+    Dates are placed relative to `now` (default: the current time). Returns the demo process,
+    or None when `if_empty` found another process and did nothing.
+    """
+    existing = find_demo_process()
+    if existing is not None:
+        echo(f"The demo process is already loaded (process {existing.id}): nothing changed.")
+        echo_logins(echo)
+        return existing
+    if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Process)):
+        echo("The database already holds a process: demo not loaded.")
+        return None
+    taken = list(db.session.scalars(
+        sa.select(User.email).where(User.email.in_([login.email for login in DEMO_LOGINS]))
+        .order_by(User.email)))
+    if taken:
+        raise click.ClickException(
+            "These accounts exist already, the demo would clash with them: " + ", ".join(taken))
+
+    zone = ZoneInfo(current_app.config.get("PV_TIMEZONE", "Europe/Paris"))
+    builder = _Builder(now=now or utcnow(), zone=zone)
+    try:
+        process = builder.build()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    echo(f"Loaded the demo process of {TOWN} (process {process.id}): "
+         f"{len(builder.people)} participants, {len(SESSIONS)} sessions, "
+         f"{len(PROPOSALS)} proposals.")
+    echo_logins(echo)
+    return process

@@ -1,0 +1,51 @@
+"""The two SQL expressions that SQLite and PostgreSQL spell differently, behind one name each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+
+class seconds_between(FunctionElement[float]):  # noqa: N801 - used like a SQL function
+    """later - earlier in seconds (a float), for two timestamp expressions."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between)
+def _seconds_default(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return (f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)}"
+            f" - {compiler.process(earlier, **kw)}))")
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    # SQLite's date functions count in whole milliseconds: rounding makes the result exact.
+    later, earlier = list(element.clauses)
+    return (f"(ROUND((julianday({compiler.process(later, **kw)})"
+            f" - julianday({compiler.process(earlier, **kw)})) * 86400000.0) / 1000.0)")
+
+
+class binary_order(FunctionElement[str]):  # noqa: N801 - used like a SQL function
+    """A string compared code point by code point ("plain string order"), whatever the locale."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "binary_order"
+
+
+@compiles(binary_order)
+def _binary_default(element: binary_order, compiler: Any, **kw: Any) -> str:
+    # SQLite's default BINARY collation already compares UTF-8 bytes, i.e. code points.
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(binary_order, "postgresql")
+def _binary_postgresql(element: binary_order, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'

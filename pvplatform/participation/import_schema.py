@@ -1,0 +1,254 @@
+"""The tables of the process data package as DATA.md fixes them, and the parsing of their cells.
+
+The platform's own schema is the reference, not the `schema` inside a package's datapackage.json:
+a package cannot loosen a rule by declaring a column optional or an enum wider.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from flask_babel import lazy_gettext as _l
+
+ID_MAX = 200  # the width of every external_ref column
+CODE_MAX = 64  # dimensions, categories and public value codes
+TITLE_MAX = 200
+TEXT_MAX = 10_000
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Control characters break CSV round trips and terminals; bidi overrides disguise text.
+_BAD_IN_LINE = re.compile("[\x00-\x1f\x7f\u200b-\u200d\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+_BAD_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\u202a-\u202e\u2060"
+                          "\u2066-\u2069\ufeff]")
+
+
+class CellError(ValueError):
+    """A cell that cannot be read; the message is the reason shown to whoever fixes the file."""
+
+    def __init__(self, reason: object) -> None:
+        super().__init__(str(reason))
+        self.reason = str(reason)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    parse: Callable[[str], object]
+    required: bool = False
+    type: str = "string"  # the Table Schema type written in datapackage.json
+    enum: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+    column_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+
+# ---------------------------------------------------------------- cell parsers
+
+def text(max_length: int, *, multiline: bool = False) -> Callable[[str], str]:
+    bad = _BAD_IN_TEXT if multiline else _BAD_IN_LINE
+
+    def parse(raw: str) -> str:
+        if len(raw) > max_length:
+            raise CellError(_l("longer than %(max)s characters", max=max_length))
+        if bad.search(raw):
+            raise CellError(_l("contains control or invisible characters"))
+        return raw
+
+    return parse
+
+
+identifier = text(ID_MAX)
+code = text(CODE_MAX)
+title = text(TITLE_MAX)
+long_text = text(TEXT_MAX, multiline=True)
+
+
+def integer(*, minimum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not _INTEGER.fullmatch(raw) or len(raw) > 18:
+            raise CellError(_l('"%(value)s" is not a whole number', value=raw[:40]))
+        value = int(raw)
+        if minimum is not None and value < minimum:
+            raise CellError(_l("%(value)s is below the minimum %(min)s", value=value, min=minimum))
+        return value
+
+    return parse
+
+
+def number(*, minimum: float | None = None) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        if not _NUMBER.fullmatch(raw):
+            raise CellError(_l('"%(value)s" is not a number (write it like 0.25)', value=raw[:40]))
+        value = float(raw)
+        if not math.isfinite(value):
+            raise CellError(_l('"%(value)s" is not a finite number', value=raw[:40]))
+        if minimum is not None and value < minimum:
+            raise CellError(_l("%(value)s is below the minimum %(min)s", value=raw[:40],
+                               min=minimum))
+        return value
+
+    return parse
+
+
+def choice(*allowed: str, convert: Callable[[str], object] = str) -> Callable[[str], object]:
+    allowed_set = frozenset(allowed)
+    listing = ", ".join(allowed)
+
+    def parse(raw: str) -> object:
+        if raw not in allowed_set:
+            raise CellError(_l('"%(value)s" is not one of: %(allowed)s', value=raw[:40],
+                               allowed=listing))
+        return convert(raw)
+
+    return parse
+
+
+def timestamp(raw: str) -> datetime:
+    """An ISO 8601 instant with its offset, returned in UTC; a naive time is ambiguous."""
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise CellError(_l('"%(value)s" is not an ISO 8601 timestamp (for instance '
+                           "2026-03-14T18:30:00+01:00)", value=raw[:40])) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise CellError(_l('the timestamp "%(value)s" has no UTC offset: add it, as in '
+                           "2026-03-14T18:30:00+01:00 or 2026-03-14T17:30:00Z", value=raw[:40]))
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise CellError(_l('"%(value)s" is out of range', value=raw[:40])) from None
+
+
+def calendar_date(raw: str) -> date:
+    if not _DATE.fullmatch(raw):
+        raise CellError(_l('"%(value)s" is not a date written YYYY-MM-DD', value=raw[:40]))
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise CellError(_l('"%(value)s" is not a valid date', value=raw[:40])) from None
+
+
+KINDS = ("citizen", "association", "manager", "elected")
+FORMATS = ("online", "in_person", "hybrid")
+MODES = ("online", "in_person")
+STATES = ("draft", "published", "evaluating", "accepted", "rejected", "withdrawn")
+WAVES = ("baseline", "session", "final")
+
+
+def _c(name: str, parse: Callable[[str], object], required: bool = False,
+       type: str | None = None, enum: tuple[object, ...] = ()) -> Column:  # noqa: A002
+    if type is None:
+        type = {timestamp: "datetime", calendar_date: "date"}.get(parse, "string")  # noqa: A001
+    return Column(name, parse, required, type, enum)
+
+
+def _int(name: str, parse: Callable[[str], object], required: bool = False,
+         enum: tuple[object, ...] = ()) -> Column:
+    return _c(name, parse, required, "integer", enum)
+
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("processes", (
+        _c("id", identifier, True), _c("title", title, True), _c("municipality", text(120)),
+        _int("population", integer(minimum=0)), _c("starts_on", calendar_date),
+        _c("ends_on", calendar_date),
+    )),
+    TableSpec("public_values", (
+        _c("code", code, True), _c("name", title, True), _c("description", long_text),
+    )),
+    TableSpec("strata", (
+        _c("process_id", identifier, True), _c("dimension", code, True),
+        _c("category", code, True), _c("population_share", number(minimum=0.0), True, "number"),
+    )),
+    TableSpec("associations", (_c("id", identifier, True), _c("name", title, True))),
+    TableSpec("participants", (
+        _c("id", identifier, True), _c("kind", choice(*KINDS), True, enum=KINDS),
+        _c("association_id", identifier), _c("created_at", timestamp),
+    )),
+    TableSpec("participant_attributes", (
+        _c("participant_id", identifier, True), _c("dimension", code, True),
+        _c("category", code, True),
+    )),
+    TableSpec("sessions", (
+        _c("id", identifier, True), _c("process_id", identifier, True), _c("title", title, True),
+        _c("format", choice(*FORMATS), True, enum=FORMATS), _c("starts_at", timestamp, True),
+        _c("ends_at", timestamp), _int("capacity", integer(minimum=1)),
+    )),
+    TableSpec("invitations", (
+        _c("session_id", identifier, True), _c("participant_id", identifier),
+        _c("association_id", identifier), _c("invited_at", timestamp, True),
+    )),
+    TableSpec("registrations", (
+        _c("session_id", identifier, True), _c("participant_id", identifier, True),
+        _c("registered_at", timestamp, True), _c("cancelled_at", timestamp),
+    )),
+    TableSpec("attendances", (
+        _c("session_id", identifier, True), _c("participant_id", identifier, True),
+        _c("mode", choice(*MODES), True, enum=MODES), _c("checked_in_at", timestamp, True),
+    )),
+    TableSpec("proposals", (
+        _c("id", identifier, True), _c("process_id", identifier, True),
+        _c("session_id", identifier), _c("author_id", identifier, True),
+        _c("title", title, True), _c("published_at", timestamp),
+        _c("state", choice(*STATES), True, enum=STATES), _c("answered_at", timestamp),
+        _c("answer_rationale", long_text),
+    )),
+    TableSpec("comments", (
+        _c("id", identifier, True), _c("proposal_id", identifier, True),
+        _c("author_id", identifier, True), _c("created_at", timestamp, True),
+    )),
+    TableSpec("votes", (
+        _c("proposal_id", identifier, True), _c("participant_id", identifier, True),
+        _int("value", choice("1", "-1", convert=int), True, enum=(1, -1)),
+        _c("cast_at", timestamp, True),
+    )),
+    TableSpec("perceptions", (
+        _c("participant_id", identifier, True), _c("process_id", identifier, True),
+        _c("public_value", code, True), _c("wave", choice(*WAVES), True, enum=WAVES),
+        _c("session_id", identifier),
+        _int("score", choice("1", "2", "3", "4", "5", convert=int), True, enum=(1, 2, 3, 4, 5)),
+        _c("answered_at", timestamp, True),
+    )),
+)
+
+TABLES_BY_NAME = {t.name: t for t in TABLES}
+
+
+def descriptor() -> dict[str, object]:
+    """datapackage.json for a package written by the platform (primary and foreign keys are
+    checked by the importer; they are not repeated here)."""
+    resources = []
+    for spec in TABLES:
+        fields = []
+        for column in spec.columns:
+            entry: dict[str, object] = {"name": column.name, "type": column.type}
+            constraints: dict[str, object] = {}
+            if column.required:
+                constraints["required"] = True
+            if column.enum:
+                constraints["enum"] = list(column.enum)
+            if constraints:
+                entry["constraints"] = constraints
+            fields.append(entry)
+        resources.append({
+            "name": spec.name, "path": f"{spec.name}.csv", "profile": "tabular-data-resource",
+            "format": "csv", "encoding": "utf-8", "schema": {"fields": fields},
+        })
+    return {"name": "pv-process", "resources": resources}

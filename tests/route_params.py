@@ -1,0 +1,106 @@
+"""A small world with one object of every kind, and URLs for any rule of the app built from it.
+
+Used by the role x route policy test and the CSRF test, which walk every rule of `app.url_map`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from werkzeug.routing import Rule
+
+from pvplatform.db import utcnow
+from pvplatform.extensions import db
+from pvplatform.moderation.models import Report, TargetType
+from pvplatform.notifications.services import notify
+from pvplatform.participation.services import participant_for
+from pvplatform.processes.models import LocalTarget
+from pvplatform.proposals.models import Comment, Proposal, ProposalState, Vote
+from pvplatform.sessions.models import Registration
+
+# URL argument name -> key of the world dict.
+ARGUMENTS = {
+    "process_id": "process_id",
+    "meeting_id": "meeting_id",
+    "proposal_id": "proposal_id",
+    "comment_id": "comment_id",
+    "user_id": "citizen_id",
+    "association_id": "association_id",
+    "phase_id": "phase_id",
+    "target_id": "target_id",
+    "registration_id": "registration_id",
+    "report_id": "report_id",
+    "notification_id": "notification_id",
+    "target_type": "target_type",
+    "filename": "filename",
+    "id": "proposal_id",
+}
+
+
+def build_world() -> dict[str, Any]:
+    from tests.conftest import Factory
+
+    f = Factory()
+    association = f.association("Les Amis du Parc")
+    users = {
+        "admin": f.user("admin"),
+        "staff": f.user("staff"),
+        "elected": f.user("elected"),
+        "evaluator": f.user("evaluator"),
+        "citizen": f.user("citizen"),
+        "association": f.user("association", association=association),
+    }
+    process = f.process()
+    meeting = f.meeting(process, starts_at=utcnow() + timedelta(days=3))
+    author = participant_for(users["citizen"])
+    registration = Registration(meeting_id=meeting.id, participant_id=author.id)
+    proposal = Proposal(process_id=process.id, author_id=author.id, title="Plus d'arbres",
+                        body="Planter des arbres rue Haute.", state=ProposalState.PUBLISHED,
+                        published_at=utcnow())
+    db.session.add_all([registration, proposal])
+    db.session.flush()
+    comment = Comment(proposal_id=proposal.id, author_id=author.id, body="Oui !")
+    vote = Vote(proposal_id=proposal.id, participant_id=author.id, value=1)
+    target = LocalTarget(process_id=process.id, goal_number=11, code="11.a",
+                         title="Des parcs à 10 minutes")
+    db.session.add_all([comment, vote, target])
+    db.session.flush()
+    report = Report(target_type=TargetType.COMMENT, target_id=comment.id,
+                    reporter_id=users["association"].id, reason="Hors sujet")
+    note = notify(users["citizen"].id, "test", "Your proposal was answered.")
+    db.session.add(report)
+    db.session.commit()
+    return {
+        "users": {role: u.id for role, u in users.items()},
+        "emails": {role: u.email for role, u in users.items()},
+        "admin_email": users["admin"].email,
+        "process_id": process.id,
+        "phase_id": process.phases[0].id,
+        "meeting_id": meeting.id,
+        "proposal_id": proposal.id,
+        "comment_id": comment.id,
+        "citizen_id": users["citizen"].id,
+        "association_id": association.id,
+        "target_id": target.id,
+        "registration_id": registration.id,
+        "report_id": report.id,
+        "notification_id": note.id if note else 1,
+        "target_type": "comment",
+        "filename": "css/app.css",
+    }
+
+
+def url_for_rule(app: Flask, rule: Rule, world: dict[str, Any]) -> str:
+    values = {}
+    for arg in rule.arguments:
+        if arg not in ARGUMENTS:
+            raise AssertionError(
+                f"{rule.endpoint}: URL argument {arg!r} unknown to tests/route_params.py"
+            )
+        values[arg] = world[ARGUMENTS[arg]]
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **values)
