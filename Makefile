@@ -50,7 +50,8 @@ translations: $(VENV_STAMP)
 	fi
 
 messages: $(VENV_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ln:1,2 -k lazy_ngettext:1,2 \
+		--project pvplatform -o messages.pot .
 	@for lang in $(LANGS); do \
 		if [ -f $(TRANSLATIONS)/$$lang/LC_MESSAGES/messages.po ]; then \
 			$(BIN)/pybabel update -i messages.pot -d $(TRANSLATIONS) -l $$lang || exit 1; \
@@ -87,7 +88,7 @@ test: $(VENV_STAMP) translations
 	exit $$status
 
 lint: $(VENV_STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/ruff check pvplatform tests config.py wsgi.py $(wildcard bench/*.py)
 
 bench: $(VENV_STAMP)
 	@if [ -f bench/run.py ]; then \

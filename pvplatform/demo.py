@@ -25,6 +25,7 @@ from pvplatform.db import utcnow
 from pvplatform.extensions import db
 from pvplatform.moderation.models import AuditLog, ModerationAction, ModerationKind, Report
 from pvplatform.moderation.models import TargetType as ReportTarget
+from pvplatform.notifications.services import notify
 from pvplatform.participation.models import (
     AttendanceSnapshot,
     Participant,
@@ -43,6 +44,7 @@ from pvplatform.proposals.models import (
     ProposalState,
     Vote,
 )
+from pvplatform.proposals.services import ANSWER_MESSAGES, UPDATE_MESSAGE, proposal_path
 from pvplatform.sessions.models import (
     Attendance,
     AttendanceMode,
@@ -564,15 +566,6 @@ class Person:
         return self.user.role if self.user is not None else None
 
 
-@dataclass
-class _PendingAnswer:
-    proposal: Proposal
-    actor: User
-    state: ProposalState
-    rationale: str
-    answered_at: datetime
-
-
 def _slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(c for c in ascii_text.lower() if c.isalnum())
@@ -1021,7 +1014,6 @@ class _Builder:
                         if p.user is not None and p.external and p.attended]
         latest_answer = self.now - timedelta(days=1)
         proposals: list[tuple[Proposal, ProposalSpec]] = []
-        pending: list[_PendingAnswer] = []
         for number, spec in enumerate(PROPOSALS):
             author = self.proposal_author(spec, contributors)
             if spec.session:  # written up after the session it came from
@@ -1066,7 +1058,6 @@ class _Builder:
                 # The proposal keeps the first answer's date and the latest answer's reasons.
                 proposal.answered_at = proposal.answered_at or answered_at
                 proposal.answer_rationale = rationale or None
-                pending.append(_PendingAnswer(proposal, actor, state, rationale, answered_at))
             if spec.updates:
                 assert answered_at is not None
                 times = sorted(self.between(answered_at + timedelta(hours=6),
@@ -1079,13 +1070,46 @@ class _Builder:
             db.session.add(proposal)
             proposals.append((proposal, spec))
         db.session.flush()
-        self.audit += [
-            AuditLog(actor_id=row.actor.id, action="proposal.answer", target_type="proposal",
-                     target_id=row.proposal.id, process_id=process.id,
-                     details={"state": row.state.value, "rationale": row.rationale},
-                     created_at=row.answered_at)
-            for row in pending]
+        for proposal, _spec in proposals:
+            self.answer_trail(proposal)
         return proposals
+
+    def answer_trail(self, proposal: Proposal) -> None:
+        """The audit rows and notifications that answering and reporting progress leave, with
+        the same actions, details and messages as the proposal services."""
+        author_user = next((p.user for p in self.people
+                            if p.participant.id == proposal.author_id), None)
+        demo_users = (self.citizen.user, self.representative.user)
+        previous = ProposalState.PUBLISHED
+        events: list[tuple[datetime, str, str, dict]] = []
+        for answer in proposal.answers:
+            self.audit.append(AuditLog(
+                actor_id=answer.answered_by_id, action="proposal.answer",
+                target_type="proposal", target_id=proposal.id, process_id=proposal.process_id,
+                details={"answer_id": answer.id, "state": answer.state.value,
+                         "previous_state": previous.value},
+                created_at=answer.answered_at))
+            previous = answer.state
+            events.append((answer.answered_at, "proposal.answer",
+                           ANSWER_MESSAGES[answer.state], {"title": proposal.title}))
+        for update in proposal.updates:
+            self.audit.append(AuditLog(
+                actor_id=update.author_id, action="proposal.implementation_update",
+                target_type="proposal", target_id=proposal.id, process_id=proposal.process_id,
+                details={"update_id": update.id, "progress": update.progress},
+                created_at=update.created_at))
+            events.append((update.created_at, "proposal.update", UPDATE_MESSAGE,
+                           {"title": proposal.title, "progress": update.progress}))
+        if author_user is None:
+            return
+        for when, kind, message, params in events:
+            row = notify(author_user.id, kind, message, params=params,
+                         link=proposal_path(proposal.id))
+            if row is not None:
+                row.created_at = when
+                # Other people have read theirs; the demo logins find theirs unread.
+                if author_user not in demo_users:
+                    row.read_at = when + timedelta(hours=self.rng.uniform(2, 60))
 
     def proposal_author(self, spec: ProposalSpec, contributors: list[Person]) -> Person:
         if spec.author == "citizen":
@@ -1172,12 +1196,16 @@ class _Builder:
                 reason="Propos méprisants envers les habitants du centre.",
                 created_at=rude.created_at + timedelta(hours=hours), resolved_at=hidden_at))
         rude.hidden_at = hidden_at
-        db.session.add(ModerationAction(
+        action = ModerationAction(
             target_type=ReportTarget.COMMENT, target_id=rude.id, kind=ModerationKind.HIDE,
-            reason=reason, actor_id=staff.id, created_at=hidden_at))
+            reason=reason, actor_id=staff.id, created_at=hidden_at)
+        db.session.add(action)
+        db.session.flush()
         self.audit.append(AuditLog(
             actor_id=staff.id, action="moderation.hide", target_type="comment",
-            target_id=rude.id, process_id=process.id, details={"reason": reason},
+            target_id=rude.id, process_id=process.id,
+            details={"reason": reason, "moderation_action_id": action.id,
+                     "reports_resolved": 2},
             created_at=hidden_at))
         off_topic = next(p for p, s in reversed(proposals) if s.state == ProposalState.PUBLISHED)
         assert reporters[2].user is not None

@@ -98,21 +98,32 @@ def register_errorhandlers(app: Flask) -> None:
             409: _l("Not possible now"),
             422: _l("Invalid input"),
         }
-        return error_response(err.status, str(titles.get(err.status, _l("Bad request"))), err.message)
+        title = str(titles.get(err.status, _l("Bad request")))
+        return error_response(err.status, title, err.message)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException):
         _rollback()
         messages = {
-            400: _l("The request could not be understood. If you submitted a form, reload the page and try again."),
+            400: _l("The request could not be understood. If you submitted a form, reload the "
+                    "page and try again."),
             403: _l("You are not allowed to see this page."),
             404: _l("This page does not exist."),
             405: _l("This address does not accept this kind of request."),
             413: _l("The file or form you sent is too large."),
             429: _l("Too many attempts. Please wait a moment and try again."),
         }
+        titles = {
+            400: _l("Bad request"),
+            403: _l("Not allowed"),
+            404: _l("Not found"),
+            405: _l("Method not allowed"),
+            413: _l("Too large"),
+            429: _l("Too many requests"),
+        }
         message = str(messages.get(err.code or 500, err.description or ""))
-        response = error_response(err.code or 500, err.name, message)
+        title = str(titles.get(err.code or 500, err.name))
+        response = error_response(err.code or 500, title, message)
         if err.code == 429:
             resp, status = response
             resp = app.make_response((resp, status))

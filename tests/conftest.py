@@ -58,7 +58,14 @@ def wipe_database() -> None:
 class FreshGlobalsClient(FlaskClient):
     """Tests keep an app context pushed (for `db.session`), and Flask reuses it for requests, so
     `g` (where Flask-Login caches the user and Flask-WTF the CSRF token) would leak from one
-    request or client to the next. Each request starts with an empty `g`, as in production."""
+    request or client to the next. Each request starts with an empty `g`, as in production.
+
+    The site is French first, and most tests read English text: the client asks for English
+    unless a test says otherwise (an `Accept-Language` header, or its own `environ_base`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en")
 
     def open(self, *args: Any, **kwargs: Any):
         if has_app_context():
@@ -78,8 +85,27 @@ def make_app(**overrides: Any):
     return app
 
 
+def ensure_compiled_catalogues() -> None:
+    """Pages read compiled catalogues (.mo, not committed); `make test` compiles them, and a bare
+    pytest run compiles here any that is missing or older than its .po."""
+    from pathlib import Path
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "pvplatform" / "translations"
+    for po in root.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as f:
+                catalog = read_po(f)
+            with mo.open("wb") as f:
+                write_mo(f, catalog)
+
+
 @pytest.fixture(scope="session")
 def app():
+    ensure_compiled_catalogues()
     app = make_app()
     with app.app_context():
         if ON_POSTGRES:

@@ -59,7 +59,9 @@ def build_world() -> dict[str, Any]:
     proposal = Proposal(process_id=process.id, author_id=author.id, title="Plus d'arbres",
                         body="Planter des arbres rue Haute.", state=ProposalState.PUBLISHED,
                         published_at=utcnow())
-    db.session.add_all([registration, proposal])
+    draft = Proposal(process_id=process.id, author_id=author.id, title="Brouillon",
+                     body="Encore à écrire.", state=ProposalState.DRAFT)
+    db.session.add_all([registration, proposal, draft])
     db.session.flush()
     comment = Comment(proposal_id=proposal.id, author_id=author.id, body="Oui !")
     vote = Vote(proposal_id=proposal.id, participant_id=author.id, value=1)
@@ -80,8 +82,10 @@ def build_world() -> dict[str, Any]:
         "phase_id": process.phases[0].id,
         "meeting_id": meeting.id,
         "proposal_id": proposal.id,
+        "draft_id": draft.id,
         "comment_id": comment.id,
         "citizen_id": users["citizen"].id,
+        "member_id": users["association"].id,
         "association_id": association.id,
         "target_id": target.id,
         "registration_id": registration.id,
@@ -92,14 +96,17 @@ def build_world() -> dict[str, Any]:
     }
 
 
-def url_for_rule(app: Flask, rule: Rule, world: dict[str, Any]) -> str:
+def url_for_rule(app: Flask, rule: Rule, world: dict[str, Any],
+                 overrides: dict[str, str] | None = None) -> str:
+    """`overrides` maps a URL argument to another world key for this rule."""
+    keys = {**ARGUMENTS, **(overrides or {})}
     values = {}
     for arg in rule.arguments:
-        if arg not in ARGUMENTS:
+        if arg not in keys:
             raise AssertionError(
                 f"{rule.endpoint}: URL argument {arg!r} unknown to tests/route_params.py"
             )
-        values[arg] = world[ARGUMENTS[arg]]
+        values[arg] = world[keys[arg]]
     with app.test_request_context():
         from flask import url_for
 

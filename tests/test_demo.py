@@ -19,6 +19,7 @@ from pvplatform.models import (
     AuditLog,
     Comment,
     ImplementationUpdate,
+    Notification,
     Participant,
     ParticipantAttribute,
     Process,
@@ -95,6 +96,25 @@ def test_counts_are_in_the_expected_ranges_and_logins_work(db, demo):
         sa.select(User).where(User.email == "association@villeneuve.example"))
     assert representative.association_id is not None
 
+    # The demo citizen has something to see and something left to do.
+    citizen = db.session.scalar(
+        sa.select(Participant).join(User, User.id == Participant.user_id)
+        .where(User.email == "citoyenne@villeneuve.example"))
+    assert count(db, Attendance, Attendance.participant_id == citizen.id) >= 2
+    upcoming = [m.id for m in meetings[4:]]
+    registered = set(db.session.scalars(
+        sa.select(Registration.meeting_id).where(Registration.participant_id == citizen.id,
+                                                 Registration.cancelled_at.is_(None))))
+    assert registered & set(upcoming) and set(upcoming) - registered
+    voted = set(db.session.scalars(
+        sa.select(Vote.proposal_id).where(Vote.participant_id == citizen.id)))
+    published = set(db.session.scalars(
+        sa.select(Proposal.id).where(Proposal.state == ProposalState.PUBLISHED)))
+    assert voted and published - voted
+    assert count(db, Proposal, Proposal.author_id == citizen.id) >= 3
+    assert count(db, Notification, Notification.user_id == citizen.user_id,
+                 Notification.read_at.is_(None)) >= 1
+
 
 def test_proposals_answers_votes_and_comments_are_consistent(db, demo):
     now = utcnow()
@@ -133,6 +153,8 @@ def test_proposals_answers_votes_and_comments_are_consistent(db, demo):
             progress = [u.progress for u in updates]
             assert progress == sorted(progress)
             assert all(proposal.answered_at < u.created_at <= now for u in updates)
+            assert count(db, AuditLog, AuditLog.action == "proposal.implementation_update",
+                         AuditLog.target_id == proposal.id) == len(updates)
         else:
             assert not updates
     assert True in rejected_reasons and False in rejected_reasons

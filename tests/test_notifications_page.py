@@ -36,9 +36,11 @@ def test_list_and_mark_all_read(client, factory, login_as):
 
 def test_rendered_in_the_readers_language(app, factory, db):
     with app.test_request_context(headers={"Accept-Language": "fr"}):
-        # No French catalogue entry yet: the English message id is shown, formatted.
+        # The stored English message id is shown from the French catalogue, formatted.
         assert render_message("Your proposal “%(title)s” was accepted.", {"title": "X"}) \
-            == "Your proposal “X” was accepted."
+            == "Votre proposition «\u00a0X\u00a0» a été acceptée."
+        # A message id with no catalogue entry is shown in English, formatted.
+        assert render_message("Your proposal %(title)s", {"title": "X"}) == "Your proposal X"
         # Broken parameters never break the page.
         assert render_message("Needs %(title)s", {}) == "Needs %(title)s"
         assert render_message("Progress %(n)s%%", {"n": 5}) == "Progress 5%"

@@ -28,8 +28,9 @@ def count(db, model, *where) -> int:
 
 @pytest.fixture(autouse=True)
 def _request_context(app):
-    # Error messages are translated, and the locale selector reads the request.
-    with app.test_request_context():
+    # Error messages are translated, and the locale selector reads the request (English here:
+    # the assertions read English text, and the site is French first).
+    with app.test_request_context(headers={"Accept-Language": "en"}):
         yield
 
 

@@ -1,7 +1,7 @@
-def test_login_page_renders(client):
+def test_login_page_renders_with_a_csrf_field(client):
     response = client.get("/auth/login")
     assert response.status_code == 200
-    assert b"csrf_token" not in response.data or True
+    assert b'name="password"' in response.data
 
 
 def test_login_and_logout(client, factory, login_as):
@@ -9,3 +9,4 @@ def test_login_and_logout(client, factory, login_as):
     login_as(user)
     response = client.post("/auth/logout")
     assert response.status_code == 302
+    assert client.get("/auth/me").status_code == 302

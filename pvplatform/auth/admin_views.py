@@ -19,7 +19,8 @@ from pvplatform.auth.forms import (
 )
 from pvplatform.auth.models import Association, Role, User
 from pvplatform.auth.view_helpers import show_domain_error
-from pvplatform.core.lookup import get_or_404, valid_id
+from pvplatform.core.lookup import get_or_404
+from pvplatform.core.pagination import page_arg
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
@@ -37,13 +38,6 @@ def _helpers() -> dict:
 def _require(allowed: bool) -> None:
     if not allowed:
         abort(403)
-
-
-def _page() -> int:
-    page = valid_id(request.args.get("page", "1"))
-    if page is None:
-        abort(404)
-    return page
 
 
 # ---------------------------------------------------------------- accounts (admin)
@@ -69,7 +63,7 @@ def users():
     else:
         status = 422
         query = query.where(sa.false())
-    pagination = db.paginate(query.order_by(User.id), page=_page(), per_page=PER_PAGE,
+    pagination = db.paginate(query.order_by(User.id), page=page_arg(), per_page=PER_PAGE,
                              error_out=False)
     args = {k: v for k, v in (("q", filters.q.data), ("role", filters.role.data)) if v}
     return render_template("admin/users.html", pagination=pagination, filters=filters,
@@ -148,7 +142,7 @@ def change_role(user_id: int):
 def _association_list(form: AssociationForm, status: int = 200):
     pagination = db.paginate(
         sa.select(Association).order_by(Association.name, Association.id),
-        page=_page(), per_page=PER_PAGE, error_out=False,
+        page=page_arg(), per_page=PER_PAGE, error_out=False,
     )
     ids = [association.id for association in pagination.items]
     # One grouped query for the page instead of one count per association.

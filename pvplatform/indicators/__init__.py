@@ -2,12 +2,13 @@
 
     compute_indicators(process_id, as_of) -> list[IndicatorRow]
     compute_flags(process_id, as_of, thresholds=DEFAULTS) -> list[FlagRow]
+    compute_indicators_and_flags(process_id, as_of, thresholds=DEFAULTS) -> (rows, flags)
 
 INDICATORS.md is the contract; `present` turns rows into records with package ids.
 """
 
 from pvplatform.indicators.engine import compute_indicators
-from pvplatform.indicators.flags import compute_flags
+from pvplatform.indicators.flags import compute_flags, compute_indicators_and_flags
 from pvplatform.indicators.rows import FlagRow, Group, IndicatorRow, Severity
 from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
 
@@ -20,4 +21,5 @@ __all__ = [
     "Thresholds",
     "compute_flags",
     "compute_indicators",
+    "compute_indicators_and_flags",
 ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from pvplatform.auth.models import Association
+from pvplatform.core.lookup import valid_id
 from pvplatform.errors import NotFound
 from pvplatform.extensions import db
 from pvplatform.feedback.models import Perception, PublicValue, Wave
@@ -38,9 +38,8 @@ def _int(value: Any) -> int:
 
 
 def _float(value: Any) -> float | None:
-    if value is None:
-        return None
-    return float(value) if not isinstance(value, Decimal) else float(value)
+    # PostgreSQL returns Decimal for EXTRACT(EPOCH ...) and SUMs of bigints.
+    return float(value) if value is not None else None
 
 
 @dataclass
@@ -391,17 +390,14 @@ def _perceptions(s: _Scope, facts: Facts) -> None:
     facts.public_values = list(db.session.scalars(
         sa.select(PublicValue.code).where(PublicValue.process_id == s.process_id)
         .order_by(PublicValue.code)))
-    latest = (
+    # The latest answer per (participant, value, wave): its instant is unique per key (a
+    # constraint), so a GROUP BY and a join on that key beat a window over every answer.
+    last_at = (
         sa.select(
-            Perception.participant_id,
-            Perception.public_value_id,
-            Perception.wave,
-            Perception.score,
-            sa.func.row_number().over(
-                partition_by=(Perception.participant_id, Perception.public_value_id,
-                              Perception.wave),
-                order_by=(Perception.answered_at.desc(), Perception.id.desc()),
-            ).label("rn"),
+            Perception.participant_id.label("pid"),
+            Perception.public_value_id.label("vid"),
+            Perception.wave.label("wave"),
+            sa.func.max(Perception.answered_at).label("at"),
         )
         .join(PublicValue, PublicValue.id == Perception.public_value_id)
         .where(
@@ -409,6 +405,22 @@ def _perceptions(s: _Scope, facts: Facts) -> None:
             Perception.answered_at <= s.as_of,
             Perception.wave.in_([Wave.BASELINE, Wave.FINAL]),
         )
+        .group_by(Perception.participant_id, Perception.public_value_id, Perception.wave)
+        .subquery()
+    )
+    latest = (
+        sa.select(
+            Perception.participant_id,
+            Perception.public_value_id,
+            Perception.wave,
+            Perception.score,
+        )
+        .join(last_at, sa.and_(
+            last_at.c.pid == Perception.participant_id,
+            last_at.c.vid == Perception.public_value_id,
+            last_at.c.wave == Perception.wave,
+            last_at.c.at == Perception.answered_at,
+        ))
         .subquery()
     )
     pairs = (
@@ -419,7 +431,6 @@ def _perceptions(s: _Scope, facts: Facts) -> None:
             .label("baseline"),
             sa.func.max(sa.case((latest.c.wave == Wave.FINAL, latest.c.score))).label("final"),
         )
-        .where(latest.c.rn == 1)
         .group_by(latest.c.participant_id, latest.c.public_value_id)
         .subquery()
     )
@@ -445,6 +456,8 @@ def _perceptions(s: _Scope, facts: Facts) -> None:
 def _check_process(process_id: int) -> None:
     # A SELECT rather than session.get: the identity map would skip the query (and hide a
     # deleted row) depending on what the caller loaded before.
+    if valid_id(process_id) is None:
+        raise NotFound()
     if db.session.scalar(sa.select(Process.id).where(Process.id == process_id)) is None:
         raise NotFound()
 
@@ -477,19 +490,22 @@ def association_absences(process_id: int, as_of: datetime) -> list[AssociationAb
         .distinct()
         .subquery()
     )
+    # Members present per held session and association, counted once before the join.
     present = (
-        sa.select(Attendance.meeting_id.label("sid"), Participant.association_id.label("aid"))
-        .join(Participant, Participant.id == Attendance.participant_id)
-        .where(Participant.association_id.is_not(None), Attendance.checked_in_at <= as_of)
+        sa.select(scope.att.c.k.label("k"), Participant.association_id.label("aid"),
+                  sa.func.count().label("n"))
+        .join(Participant, Participant.id == scope.att.c.pid)
+        .where(Participant.association_id.is_not(None))
+        .group_by(scope.att.c.k, Participant.association_id)
         .subquery()
     )
     rows = db.session.execute(
-        sa.select(invited.c.aid, Association.name, invited.c.k, sa.func.count(present.c.sid))
+        sa.select(invited.c.aid, Association.name, invited.c.k,
+                  sa.func.coalesce(present.c.n, 0))
         .select_from(invited)
         .join(Association, Association.id == invited.c.aid)
-        .outerjoin(present, sa.and_(present.c.sid == invited.c.sid,
+        .outerjoin(present, sa.and_(present.c.k == invited.c.k,
                                     present.c.aid == invited.c.aid))
-        .group_by(invited.c.aid, Association.name, invited.c.k)
         .order_by(invited.c.aid, invited.c.k.desc())
     ).all()
     absences: dict[int, AssociationAbsence] = {}

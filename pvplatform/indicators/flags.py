@@ -14,12 +14,13 @@ from flask_babel import lazy_ngettext as _ln
 from pvplatform.indicators.engine import (
     check_instant,
     duality_pairs,
+    indicator_rows,
     is_duality,
     perceptions,
     representation,
 )
 from pvplatform.indicators.facts import Facts, association_absences, gather
-from pvplatform.indicators.rows import FlagRow, Group, Severity, ratio, round6
+from pvplatform.indicators.rows import FlagRow, Group, IndicatorRow, Severity, ratio, round6
 from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
 
 _GROUP_LABELS = {
@@ -217,3 +218,12 @@ def compute_flags(process_id: int, as_of: datetime,
     facts = gather(process_id, check_instant(as_of), alert_days=thresholds.unanswered_alert_days,
                    warning_days=thresholds.unanswered_warning_days)
     return flag_rows(facts, thresholds)
+
+
+def compute_indicators_and_flags(process_id: int, as_of: datetime,
+                                 thresholds: Thresholds = DEFAULTS
+                                 ) -> tuple[list[IndicatorRow], list[FlagRow]]:
+    """Both sets from one reading of the database (what a dashboard shows side by side)."""
+    facts = gather(process_id, check_instant(as_of), alert_days=thresholds.unanswered_alert_days,
+                   warning_days=thresholds.unanswered_warning_days)
+    return indicator_rows(facts), flag_rows(facts, thresholds)

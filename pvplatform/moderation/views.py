@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from pvplatform.auth import permissions
+from pvplatform.core.pagination import page_arg
 from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
@@ -26,12 +27,6 @@ from pvplatform.moderation.models import TargetType
 bp = Blueprint("moderation", __name__)
 
 PER_PAGE = 50
-MAX_PAGE = 10_000
-
-
-def _page() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(page, 1), MAX_PAGE)
 
 
 def _detail_url(target: services.Target) -> str:
@@ -152,7 +147,7 @@ def audit_log():
     else:
         status = 422
         stmt = services.audit_statement().where(sa.false())
-    page = db.paginate(stmt, page=_page(), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(stmt, page=page_arg(), per_page=PER_PAGE, error_out=False)
     filters = {k: v for k, v in request.args.items() if k in ("action", "actor")}
     return render_template("moderation/audit_log.html", form=form, page=page,
                            filters=filters), status

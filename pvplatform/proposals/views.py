@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from pvplatform.auth import permissions
 from pvplatform.core.lookup import get_or_404
+from pvplatform.core.pagination import page_arg
 from pvplatform.db import utcnow
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
@@ -44,7 +45,6 @@ from pvplatform.proposals.models import (
 bp = Blueprint("proposals", __name__)
 
 PER_PAGE = 20
-MAX_PAGE = 10_000
 
 
 @bp.app_template_filter("proposal_state")
@@ -56,11 +56,6 @@ def proposal_state_label(state: Any) -> str:
 
 
 # ---------------------------------------------------------------- helpers
-
-def _page() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(page, 1), MAX_PAGE)
-
 
 def _my_participant_id() -> int | None:
     if not current_user.is_authenticated:
@@ -148,7 +143,7 @@ def index(process_id: int):
     else:
         status = 422
         stmt = services.list_statement(process, include_hidden=staff).where(sa.false())
-    page = db.paginate(stmt, page=_page(), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(stmt, page=page_arg(), per_page=PER_PAGE, error_out=False)
     tallies = services.tallies(p.id for p in page.items)
     my_id = _my_participant_id()
     drafts = services.drafts_of(process, my_id) if my_id is not None else []
@@ -370,7 +365,7 @@ def review_queue():
     stmt = services.review_statement()
     if not permissions.can_see_hidden(current_user):
         stmt = stmt.where(Proposal.hidden_at.is_(None))
-    page = db.paginate(stmt, page=_page(), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(stmt, page=page_arg(), per_page=PER_PAGE, error_out=False)
     ids = [p.id for p in page.items]
     return render_template("proposals/review_queue.html", page=page,
                            tallies=services.tallies(ids), supporters=services.supporters(ids),

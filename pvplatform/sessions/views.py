@@ -27,6 +27,7 @@ from pvplatform.auth import permissions
 from pvplatform.auth.models import Association, User
 from pvplatform.core.i18n import local_to_utc, town_zone, utc_to_local
 from pvplatform.core.lookup import get_or_404
+from pvplatform.core.pagination import page_arg
 from pvplatform.core.security import CSP
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
@@ -304,10 +305,7 @@ def _registrations(meeting: Meeting, q: str):
         code = services.normalise_code(q)
         query = query.where(sa.or_(name.contains(q.lower(), autoescape=True),
                                    Registration.code == code))
-    # Bounded here: a huge ?page= would overflow the database's OFFSET.
-    page = request.args.get("page", 1, type=int)
-    page = page if 1 <= page <= 100_000 else 1
-    return db.paginate(query, page=page, per_page=REGISTRATIONS_PER_PAGE,
+    return db.paginate(query, page=page_arg(), per_page=REGISTRATIONS_PER_PAGE,
                        max_per_page=REGISTRATIONS_PER_PAGE, error_out=False)
 
 

@@ -1,0 +1,181 @@
+"""Role x route: every endpoint of the app, for every role, against one policy table.
+
+An endpoint missing from POLICY fails the test, so a new route cannot ship without a decision
+about who may use it. Denied means 403 (or 404 for someone else's object, or a login redirect
+for anonymous visitors) and no row changed.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import PASSWORD, STAFF_PASSWORD, FreshGlobalsClient, wipe_database
+from tests.route_params import build_world, url_for_rule
+
+ANON = "anonymous"
+ROLES = (ANON, "citizen", "association", "staff", "elected", "evaluator", "admin")
+
+ALL = frozenset(ROLES)
+LOGGED_IN = ALL - {ANON}
+PARTICIPANTS = frozenset({"citizen", "association", "staff", "elected"})
+STAFF = frozenset({"staff", "admin"})
+ANSWERING = frozenset({"elected", "staff", "admin"})
+ADMIN = frozenset({"admin"})
+AUTHOR = frozenset({"citizen"})  # the world's proposals and draft are the citizen's
+
+POLICY: dict[tuple[str, str], frozenset[str]] = {
+    ("static", "GET"): ALL,
+    ("core.healthz", "GET"): ALL,
+    ("core.set_language", "POST"): ALL,
+    # accounts
+    ("auth.login", "GET"): ALL,
+    ("auth.login", "POST"): ALL,
+    ("auth.register", "GET"): ALL,
+    ("auth.register", "POST"): ALL,
+    ("auth.logout", "POST"): LOGGED_IN,
+    ("auth.my_space", "GET"): LOGGED_IN,
+    ("auth.edit_profile", "GET"): LOGGED_IN,
+    ("auth.edit_profile", "POST"): LOGGED_IN,
+    ("auth.change_password", "GET"): LOGGED_IN,
+    ("auth.change_password", "POST"): LOGGED_IN,
+    ("auth_admin.users", "GET"): ADMIN,
+    ("auth_admin.user_detail", "GET"): ADMIN,
+    ("auth_admin.create_user", "GET"): ADMIN,
+    ("auth_admin.create_user", "POST"): ADMIN,
+    ("auth_admin.change_role", "POST"): ADMIN,
+    ("auth_admin.associations", "GET"): STAFF,
+    ("auth_admin.create_association", "POST"): STAFF,
+    ("auth_admin.association_detail", "GET"): STAFF,
+    ("auth_admin.add_member", "POST"): STAFF,
+    ("auth_admin.remove_member", "POST"): STAFF,
+    # processes
+    ("processes.home", "GET"): ALL,
+    ("processes.detail", "GET"): ALL,
+    ("processes.admin_list", "GET"): STAFF,
+    ("processes.create", "GET"): ADMIN,
+    ("processes.create", "POST"): ADMIN,
+    ("processes.edit", "GET"): STAFF,
+    ("processes.edit", "POST"): STAFF,
+    ("processes.phases", "GET"): STAFF,
+    ("processes.phases", "POST"): STAFF,
+    ("processes.edit_phase", "GET"): STAFF,
+    ("processes.edit_phase", "POST"): STAFF,
+    ("processes.delete_phase", "POST"): STAFF,
+    ("processes.targets", "GET"): STAFF,
+    ("processes.targets", "POST"): STAFF,
+    ("processes.edit_target", "GET"): STAFF,
+    ("processes.edit_target", "POST"): STAFF,
+    ("processes.delete_target", "POST"): STAFF,
+    # sessions
+    ("sessions.detail", "GET"): ALL,
+    ("sessions.register", "POST"): PARTICIPANTS,
+    ("sessions.cancel", "POST"): PARTICIPANTS,
+    ("sessions.join", "POST"): PARTICIPANTS,
+    ("sessions.admin_list", "GET"): STAFF,
+    ("sessions.create", "GET"): STAFF,
+    ("sessions.create", "POST"): STAFF,
+    ("sessions.edit", "GET"): STAFF,
+    ("sessions.edit", "POST"): STAFF,
+    ("sessions.manage", "GET"): STAFF,
+    ("sessions.invite", "POST"): STAFF,
+    ("sessions.checkin", "POST"): STAFF,
+    ("sessions.close", "POST"): STAFF,
+    # proposals
+    ("proposals.index", "GET"): ALL,
+    ("proposals.detail", "GET"): ALL,
+    ("proposals.create", "GET"): PARTICIPANTS,
+    ("proposals.create", "POST"): PARTICIPANTS,
+    ("proposals.edit", "GET"): AUTHOR,
+    ("proposals.edit", "POST"): AUTHOR,
+    ("proposals.publish", "POST"): AUTHOR,
+    ("proposals.withdraw", "POST"): AUTHOR,
+    ("proposals.comment", "POST"): PARTICIPANTS,
+    ("proposals.vote", "POST"): PARTICIPANTS,
+    ("proposals.withdraw_vote", "POST"): PARTICIPANTS,
+    ("proposals.review_queue", "GET"): ANSWERING,
+    ("proposals.answer", "GET"): ANSWERING,
+    ("proposals.answer", "POST"): ANSWERING,
+    ("proposals.add_update", "POST"): ANSWERING,
+    # moderation and notifications
+    ("moderation.report", "POST"): LOGGED_IN,
+    ("moderation.queue", "GET"): STAFF,
+    ("moderation.hide", "POST"): STAFF,
+    ("moderation.restore", "POST"): STAFF,
+    ("moderation.dismiss", "POST"): STAFF,
+    ("moderation.audit_log", "GET"): STAFF,
+    ("notifications.index", "GET"): LOGGED_IN,
+    ("notifications.mark_read", "POST"): LOGGED_IN,
+}
+
+# Routes that act on someone's own object use the world's draft rather than its published proposal.
+ARGUMENT_OVERRIDES = {
+    "proposals.edit": {"proposal_id": "draft_id"},
+    "proposals.publish": {"proposal_id": "draft_id"},
+    "auth_admin.remove_member": {"user_id": "member_id"},
+}
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _endpoints(app) -> list[tuple[object, str]]:
+    pairs = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) & set(METHODS)):
+            pairs.append((rule, method))
+    return sorted(pairs, key=lambda p: (p[0].endpoint, p[1]))
+
+
+def _row_counts(db) -> tuple[int, ...]:
+    parts = [sa.select(sa.func.count()).select_from(t) for t in db.metadata.sorted_tables]
+    return tuple(db.session.execute(sa.union_all(*parts)).scalars())
+
+
+def test_every_endpoint_is_in_the_policy_table(app):
+    missing = [f"{rule.endpoint} {method}" for rule, method in _endpoints(app)
+               if (rule.endpoint, method) not in POLICY]
+    assert not missing, f"endpoints without a policy: {missing}"
+    stale = set(POLICY) - {(r.endpoint, m) for r, m in _endpoints(app)}
+    assert not stale, f"policy rows for endpoints that no longer exist: {sorted(stale)}"
+
+
+def _login(client, email: str, password: str) -> None:
+    response = client.post("/auth/login", data={"email": email, "password": password})
+    assert response.status_code == 302, email
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_against_every_route(app, db, role):
+    problems: list[str] = []
+    world = build_world()
+    for rule, method in _endpoints(app):
+        allowed = role in POLICY.get((rule.endpoint, method), frozenset())
+        url = url_for_rule(app, rule, world, ARGUMENT_OVERRIDES.get(rule.endpoint))
+        if rule.endpoint == "static":
+            url = "/static/css/app.css"
+        client = FreshGlobalsClient(app, app.response_class, use_cookies=True)
+        if role != ANON:
+            password = PASSWORD if role in ("citizen", "association") else STAFF_PASSWORD
+            _login(client, world["emails"][role], password)
+        before = _row_counts(db)
+        response = client.open(url, method=method, data={})
+        status = response.status_code
+        location = response.headers.get("Location", "")
+        to_login = status in (301, 302, 303) and "/auth/login" in location
+        where = f"{role} {method} {rule.endpoint} -> {status} {location}"
+        if status >= 500:
+            problems.append(f"server error: {where}")
+        elif allowed:
+            if status in (401, 403, 404) or to_login:
+                problems.append(f"should be allowed: {where}")
+        else:
+            expected = to_login or status == 401 if role == ANON else status in (403, 404)
+            if not expected:
+                problems.append(f"should be denied: {where}")
+            if _row_counts(db) != before:
+                problems.append(f"denied request changed rows: {where}")
+        if method != "GET":
+            db.session.rollback()
+            wipe_database()
+            world = build_world()
+    assert not problems, "\n".join(problems)
