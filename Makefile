@@ -18,6 +18,8 @@ PV_CONFIG ?= development
 GUNICORN_BIND ?= 127.0.0.1:8000
 GUNICORN_WORKERS ?= 2
 PYTEST_ARGS ?=
+# SQLite (in memory, one per process) runs on both cores; the PostgreSQL run stays serial.
+PYTEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 FLASK := $(BIN)/flask --app wsgi
@@ -27,7 +29,7 @@ FLASK := $(BIN)/flask --app wsgi
 
 help:
 	@echo "make run             install, migrate, load the demo, serve on http://$(HOST):$(PORT)"
-	@echo "make test            ruff + pytest on SQLite (and on PostgreSQL if PV_TEST_POSTGRES_URL)"
+	@echo "make test            ruff + bandit + pytest on SQLite (and PostgreSQL if PV_TEST_POSTGRES_URL)"
 	@echo "                     extra pytest arguments: make test PYTEST_ARGS='-k vote -x'"
 	@echo "make db              apply migrations (instance/ SQLite, or DATABASE_URL)"
 	@echo "make demo            load the demo process (safe to run again)"
@@ -77,8 +79,10 @@ test: $(VENV_STAMP) translations
 	@status=0; \
 	echo "== ruff check pvplatform tests"; \
 	$(BIN)/ruff check pvplatform tests || status=$$?; \
+	echo "== bandit -ll -r pvplatform (medium severity or more fails)"; \
+	$(BIN)/bandit -q -ll -r pvplatform || status=$$?; \
 	echo "== pytest on SQLite"; \
-	env -u PV_TEST_DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	env -u PV_TEST_DATABASE_URL $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
 	if [ -n "$${PV_TEST_POSTGRES_URL:-}" ]; then \
 		echo "== pytest on PostgreSQL"; \
 		PV_TEST_DATABASE_URL="$$PV_TEST_POSTGRES_URL" $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \

@@ -39,6 +39,9 @@ def _secret_key() -> str:
 
 class Config:
     SECRET_KEY = _secret_key()
+    # Stored risk flags refresh in the transaction of every change behind them; `flask pv
+    # recompute` (cron) covers deployments that turn this off.
+    FLAGS_AUTO_REFRESH = os.environ.get("FLAGS_AUTO_REFRESH", "1") != "0"
     SQLALCHEMY_DATABASE_URI = _database_url()
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     WTF_CSRF_TIME_LIMIT = 3600 * 4
@@ -59,6 +62,14 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_FROM = os.environ.get("MAIL_FROM", "pvplatform@localhost")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "0") == "1"
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    # Without a mail server, development logs password-reset links (never production).
+    LOG_MAIL_LINKS = False
+    # Dashboards hide figures resting on fewer people than this (INDICATORS.md: 5, never below 3).
+    PV_DASHBOARD_MIN_CELL = int(os.environ.get("PV_DASHBOARD_MIN_CELL", "5"))
     PROPOSAL_TITLE_MAX = 200
     PROPOSAL_BODY_MAX = 10_000
     COMMENT_MAX = 5_000
@@ -66,6 +77,7 @@ class Config:
 
 class DevelopmentConfig(Config):
     DEBUG = False
+    LOG_MAIL_LINKS = True
 
 
 class ProductionConfig(Config):
@@ -77,6 +89,7 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = os.environ.get("PV_TEST_DATABASE_URL", "sqlite://")
+    FLAGS_AUTO_REFRESH = os.environ.get("PV_TEST_FLAGS_AUTO_REFRESH", "1") != "0"
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
     PASSWORD_HASH_FAST = True

@@ -19,6 +19,9 @@ def create_app(config: object | str | None = None) -> Flask:
         instance_path=str(PACKAGE_DIR.parent / "instance"),
     )
     app.config.from_object(_config_object(config))
+    from pvplatform.core.logging import init_logging
+
+    init_logging(app)  # before basicConfig: it sets the format with the request id
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
     register_extensions(app)
     register_blueprints(app)
@@ -45,6 +48,9 @@ def register_extensions(app: Flask) -> None:
     from pvplatform.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
+    from pvplatform.indicators.autorefresh import install as install_flag_refresh
+
+    install_flag_refresh()  # stored risk flags follow every committed change
     migrate.init_app(app, db, directory=str(PACKAGE_DIR.parent / "migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
@@ -57,15 +63,21 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     with app.app_context():
-        configure_sqlite(db.engine)
+        configure_sqlite(db.engine,
+                         busy_timeout_ms=app.config.get("SQLITE_BUSY_TIMEOUT_MS", 15_000))
 
 
 def register_blueprints(app: Flask) -> None:
     from pvplatform.auth.views import admin_bp as auth_admin_bp
     from pvplatform.auth.views import bp as auth_bp
     from pvplatform.core.views import bp as core_bp
+    from pvplatform.indicators import dashboard_views  # noqa: F401 - routes on indicators_bp
+    from pvplatform.indicators.views import bp as indicators_bp
+    from pvplatform.ledger.views import bp as ledger_bp
     from pvplatform.moderation.views import bp as moderation_bp
     from pvplatform.notifications.views import bp as notifications_bp
+    from pvplatform.participation.views import bp as participation_bp
+    from pvplatform.privacy.views import bp as privacy_bp
     from pvplatform.processes.views import bp as processes_bp
     from pvplatform.proposals.views import bp as proposals_bp
     from pvplatform.sessions.views import bp as sessions_bp
@@ -79,8 +91,15 @@ def register_blueprints(app: Flask) -> None:
         proposals_bp,
         moderation_bp,
         notifications_bp,
+        privacy_bp,
+        indicators_bp,
+        participation_bp,
+        ledger_bp,
     ):
         app.register_blueprint(bp)
+    from pvplatform.participation.import_views import bp as imports_bp
+
+    app.register_blueprint(imports_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

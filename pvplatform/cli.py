@@ -165,3 +165,83 @@ def flags_command(process_id: int, as_of: str | None, output_format: str) -> Non
     except NotFound as err:
         raise click.ClickException(f"no process with id {process_id}") from err
     _print_rows(flag_records(rows), FLAG_KEYS, output_format)
+
+
+# ---------------------------------------------------------------- backup and restore
+
+@pv.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--yes", is_flag=True, help="Overwrite PATH if it exists.")
+def backup_command(path: str, yes: bool) -> None:
+    """Back up the database to PATH while the platform runs (SQLite online backup API, or
+    pg_dump custom format on PostgreSQL). The file holds personal data: keep it safe."""
+    from pvplatform.core.backup import BackupError, backup_database
+    from pvplatform.extensions import db
+
+    try:
+        target = backup_database(db.engine.url, path, overwrite=yes)
+    except BackupError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"backup written to {target}")
+
+
+@pv.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--yes", is_flag=True, help="Replace the data of a database that is not empty.")
+def restore_command(path: str, yes: bool) -> None:
+    """Restore the database from a backup made by `flask pv backup`. Stop the platform first;
+    an existing database is only replaced with --yes."""
+    from pvplatform.core.backup import BackupError, restore_database
+    from pvplatform.extensions import db
+
+    url = db.engine.url
+    # Our own pooled connections would keep reading the old content (or hold locks).
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        restore_database(url, path, overwrite=yes)
+    except BackupError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"database restored from {path}")
+
+
+@pv.command("recompute")
+def recompute_command() -> None:
+    """Refresh the stored risk flags of every running process (for cron).
+
+    Flags already follow every change; this catches those that move with time alone (a session
+    becoming held, a proposal waiting past 30 or 90 days)."""
+    import sqlalchemy as sa
+
+    from pvplatform.core.i18n import town_zone
+    from pvplatform.db import utcnow
+    from pvplatform.extensions import db
+    from pvplatform.indicators.models import FlagRecord
+    from pvplatform.indicators.store import refresh_flags
+    from pvplatform.processes.models import Process
+
+    now = utcnow()
+    today = now.astimezone(town_zone()).date()
+    running = sa.and_(sa.or_(Process.starts_on.is_(None), Process.starts_on <= today),
+                      sa.or_(Process.ends_on.is_(None), Process.ends_on >= today))
+    process_ids = list(db.session.scalars(
+        sa.select(Process.id).where(running).order_by(Process.id)))
+    failures = 0
+    for process_id in process_ids:
+        try:
+            result = refresh_flags(process_id, now=now)
+            db.session.commit()
+        except Exception as err:  # one broken process must not stop the others
+            db.session.rollback()
+            failures += 1
+            click.echo(f"process {process_id}: failed: {err}", err=True)
+            continue
+        active = db.session.scalar(
+            sa.select(sa.func.count()).select_from(FlagRecord)
+            .where(FlagRecord.process_id == process_id, FlagRecord.cleared_at.is_(None)))
+        click.echo(f"process {process_id}: {len(result.raised)} raised, "
+                   f"{len(result.cleared)} cleared, {len(result.changed)} changed, "
+                   f"{active} active")
+    click.echo(f"{len(process_ids)} running process(es) refreshed", err=True)
+    if failures:
+        raise click.ClickException(f"{failures} process(es) failed")

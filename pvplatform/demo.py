@@ -542,6 +542,24 @@ STAFF_COMMENT = ("Merci pour cette proposition : le service concerné en prend c
                  "une réponse officielle sera publiée pendant la phase d'examen.")
 RUDE_COMMENT = "Encore une idée de bobos du centre-ville, vous n'avez rien d'autre à faire ?"
 
+# Absence reasons the demo's absent people give (ledger): who did not register mostly did not
+# know in time or could not make the hour; who registered and stayed away, time and care duties.
+ABSENCE_WEIGHTS: dict[str, tuple[tuple[str, float], ...]] = {
+    "no_show": (("time", 0.24), ("care_duties", 0.22), ("place", 0.1), ("not_informed", 0.04),
+                ("not_interested", 0.04), ("accessibility", 0.06), ("language", 0.03),
+                ("online_only", 0.09), ("other", 0.18)),
+    "not_registered": (("not_informed", 0.26), ("time", 0.24), ("not_interested", 0.14),
+                       ("care_duties", 0.1), ("place", 0.08), ("online_only", 0.07),
+                       ("accessibility", 0.03), ("language", 0.02), ("other", 0.06)),
+}
+ABSENCE_OTHER_TEXTS = (
+    "J'étais malade ce jour-là.",
+    "Je travaille en horaires décalés le samedi.",
+    "Pas de bus pour rentrer après 21 h depuis le quartier Est.",
+    "J'avais un autre engagement associatif le même soir.",
+    "Trop de réunions en ce moment, je lis les comptes rendus.",
+)
+
 
 # ----------------------------------------------------------------------------- the builder
 
@@ -681,6 +699,7 @@ class _Builder:
         proposals = self.proposals(process)
         self.votes_and_comments(proposals)
         self.moderation(process, proposals)
+        self.absence_reasons()
         db.session.add_all(self.audit)
         return process
 
@@ -1110,6 +1129,49 @@ class _Builder:
                 # Other people have read theirs; the demo logins find theirs unread.
                 if author_user not in demo_users:
                     row.read_at = when + timedelta(hours=self.rng.uniform(2, 60))
+
+    def absence_reasons(self) -> None:
+        """The staff asked the absent people of the last two held sessions why; most answered.
+        A generator of its own, so that the rest of the demo stays as it was."""
+        from pvplatform.ledger.models import AbsenceKind, AbsenceReason, AbsenceRequest
+        from pvplatform.ledger.services import ABSENCE_MESSAGES, absent_people, answer_path
+
+        rng = random.Random(SEED + 1)
+        demo_users = {self.citizen.user, self.representative.user}
+        users = {p.user.id: p.user for p in self.people if p.user is not None}
+        db.session.flush()
+        for index in range(max(HELD - 2, 0), HELD):
+            meeting = self.meetings[index]
+            staff = self.staff_users[index % len(self.staff_users)]
+            asked_at = (meeting.ends_at or meeting.starts_at) + timedelta(days=1, hours=2)
+            rows = []
+            for participant_id, user_id, kind in absent_people(meeting, asked_at):
+                row = AbsenceRequest(meeting_id=meeting.id, participant_id=participant_id,
+                                     kind=kind, created_at=asked_at, created_by_id=staff.id)
+                user = users.get(user_id)
+                # The demo logins find their question still open.
+                if user not in demo_users and rng.random() < 0.7:
+                    reasons, weights = zip(*ABSENCE_WEIGHTS[kind], strict=True)
+                    row.reason = AbsenceReason(rng.choices(reasons, weights=weights, k=1)[0])
+                    row.answered_at = asked_at + timedelta(hours=rng.uniform(1, 72))
+                    if row.reason == AbsenceReason.OTHER:
+                        row.other_text = rng.choice(ABSENCE_OTHER_TEXTS)
+                db.session.add(row)
+                rows.append((row, user))
+            db.session.flush()
+            for row, user in rows:
+                note = notify(user.id if user else None, "absence.request",
+                              ABSENCE_MESSAGES[AbsenceKind(row.kind)],
+                              params={"title": meeting.title}, link=answer_path(row.id))
+                if note is not None:
+                    note.created_at = asked_at
+                    if row.answered_at is not None:
+                        note.read_at = row.answered_at
+            if rows:
+                self.audit.append(AuditLog(
+                    actor_id=staff.id, action="absence.request", target_type="session",
+                    target_id=meeting.id, process_id=meeting.process_id,
+                    details={"requests": len(rows)}, created_at=asked_at))
 
     def proposal_author(self, spec: ProposalSpec, contributors: list[Person]) -> Person:
         if spec.author == "citizen":

@@ -7,13 +7,14 @@ failed request never leaves a half-stored change.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from pvplatform.core.logging import current_request_id
+from pvplatform.core.sqlite import reads_only_from_now
 from pvplatform.extensions import db
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,15 @@ def _rollback() -> None:
         db.session.rollback()
     except Exception:  # noqa: BLE001 - the rollback itself must never mask the original error
         log.exception("rollback failed")
+    # What follows (the error page) only reads: on SQLite it must not queue for the write lock.
+    reads_only_from_now()
+
+
+BUSY_MARKERS = ("locked", "busy", "could not serialize", "deadlock detected", "lock timeout",
+                "could not obtain lock")
+BUSY_PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>503</title>"
+             "</head><body><h1>503</h1><p>The platform is busy. Please try again in a few "
+             "seconds.</p></body></html>")
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -111,6 +121,7 @@ def register_errorhandlers(app: Flask) -> None:
             404: _l("This page does not exist."),
             405: _l("This address does not accept this kind of request."),
             413: _l("The file or form you sent is too large."),
+            415: _l("This address accepts forms only, not this kind of content."),
             429: _l("Too many attempts. Please wait a moment and try again."),
         }
         titles = {
@@ -119,6 +130,7 @@ def register_errorhandlers(app: Flask) -> None:
             404: _l("Not found"),
             405: _l("Method not allowed"),
             413: _l("Too large"),
+            415: _l("Unsupported content"),
             429: _l("Too many requests"),
         }
         message = str(messages.get(err.code or 500, err.description or ""))
@@ -143,14 +155,19 @@ def register_errorhandlers(app: Flask) -> None:
     def handle_operational_error(err: OperationalError):
         _rollback()
         text = str(err.orig).lower()
-        if "locked" in text or "busy" in text or "could not serialize" in text:
-            resp = app.make_response(
-                error_response(
-                    503,
-                    str(_l("Busy")),
-                    str(_l("The platform is busy. Please try again in a few seconds.")),
+        if any(marker in text for marker in BUSY_MARKERS):
+            log.warning("database busy, answered 503: %s", err.orig)
+            try:
+                resp = app.make_response(
+                    error_response(
+                        503,
+                        str(_l("Busy")),
+                        str(_l("The platform is busy. Please try again in a few seconds.")),
+                    )
                 )
-            )
+            except Exception:  # noqa: BLE001 - the page itself could not read the database
+                _rollback()
+                resp = app.make_response((BUSY_PAGE, 503))
             resp.headers["Retry-After"] = "2"
             return resp
         return handle_unexpected(err)
@@ -158,7 +175,8 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):
         _rollback()
-        error_id = uuid.uuid4().hex[:12]
+        # The request id: every log line of this request carries it, not only this one.
+        error_id = current_request_id()
         log.error("unexpected error %s on %s %s", error_id, request.method, request.path,
                   exc_info=err)
         return error_response(

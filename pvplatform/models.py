@@ -2,10 +2,14 @@
 
 from pvplatform.auth.models import Association, Role, User
 from pvplatform.feedback.models import Perception, PublicValue, Wave
+from pvplatform.indicators.models import FlagEvent, FlagRecord, ProcessThreshold
+from pvplatform.ledger.models import AbsenceKind, AbsenceReason, AbsenceRequest
 from pvplatform.moderation.models import AuditLog, ModerationAction, Report
 from pvplatform.notifications.models import Notification
 from pvplatform.participation.models import (
     AttendanceSnapshot,
+    ConsentRecord,
+    Dimension,
     Participant,
     ParticipantAttribute,
     ParticipantKind,
@@ -23,12 +27,19 @@ from pvplatform.proposals.models import (
 from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
 
 __all__ = [
+    "AbsenceKind",
+    "AbsenceReason",
+    "AbsenceRequest",
     "Answer",
     "Association",
     "Attendance",
     "AttendanceSnapshot",
     "AuditLog",
     "Comment",
+    "ConsentRecord",
+    "Dimension",
+    "FlagEvent",
+    "FlagRecord",
     "ImplementationUpdate",
     "Invitation",
     "LocalTarget",
@@ -42,6 +53,7 @@ __all__ = [
     "Phase",
     "PhaseKind",
     "Process",
+    "ProcessThreshold",
     "Proposal",
     "ProposalState",
     "PublicValue",

@@ -36,6 +36,11 @@ ARGUMENTS = {
     "target_type": "target_type",
     "filename": "filename",
     "id": "proposal_id",
+    "absence_request_id": "absence_request_id",
+    "token": "reset_token",
+    "dimension_id": "dimension_id",
+    "stratum_id": "stratum_id",
+    "flag_id": "flag_id",
 }
 
 
@@ -73,8 +78,28 @@ def build_world() -> dict[str, Any]:
                     reporter_id=users["association"].id, reason="Hors sujet")
     note = notify(users["citizen"].id, "test", "Your proposal was answered.")
     db.session.add(report)
+    # ledger: an absence question addressed to the citizen
+    from pvplatform.ledger.models import AbsenceKind, AbsenceRequest
+
+    absence = AbsenceRequest(meeting_id=meeting.id, participant_id=author.id,
+                             kind=AbsenceKind.NO_SHOW)
+    db.session.add(absence)
+    from pvplatform.participation.models import Dimension, Stratum
+
+    dimension = Dimension(process_id=process.id, code="age_band", label="Âge", position=0)
+    stratum = Stratum(process_id=process.id, dimension="age_band", category="18-29",
+                      label="18-29 ans", population_share=1.0)
+    db.session.add_all([dimension, stratum])
+    db.session.commit()
+    # indicators: a stored flag (added after the commit that refreshes flags, so that it stays)
+    from pvplatform.indicators.models import FlagRecord
+
+    flag = FlagRecord(process_id=process.id, code="unreasoned_rejection", severity="warning",
+                      key='["","","","",null,null]', value=1.0, message="A flag.", params={})
+    db.session.add(flag)
     db.session.commit()
     return {
+        "flag_id": flag.id,
         "users": {role: u.id for role, u in users.items()},
         "emails": {role: u.email for role, u in users.items()},
         "admin_email": users["admin"].email,
@@ -93,6 +118,10 @@ def build_world() -> dict[str, Any]:
         "notification_id": note.id if note else 1,
         "target_type": "comment",
         "filename": "css/app.css",
+        "absence_request_id": absence.id,
+        "reset_token": "not-a-valid-reset-token",
+        "dimension_id": dimension.id,
+        "stratum_id": stratum.id,
     }
 
 

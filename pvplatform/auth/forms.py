@@ -151,6 +151,31 @@ class PasswordChangeForm(FlaskForm):
     confirm = _confirm_field()
 
 
+def _current_password_field(label=None) -> PasswordField:
+    return PasswordField(label or _l("Your password"),
+                         validators=[DataRequired(), Length(max=MAX_PASSWORD),
+                                     password_characters])
+
+
+class ResetRequestForm(FlaskForm):
+    email = _email_field(_l("E-mail of your account"))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = _new_password_field(_l("New password"))
+    confirm = _confirm_field()
+
+
+class ReauthForm(FlaskForm):
+    password = _current_password_field()
+    next = HiddenField(validators=[Length(max=500), no_control_characters])
+
+
+class EmailChangeForm(FlaskForm):
+    email = _email_field(_l("New e-mail address"))
+    password = _current_password_field(_l("Your current password"))
+
+
 # ---------------------------------------------------------------- administration
 
 class UserFilterForm(FlaskForm):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from pvplatform.auth.models import Association, Role, User, new_session_token
-from pvplatform.auth.passwords import hash_password, needs_rehash, verify_password
+from pvplatform.auth.passwords import (
+    hash_password,
+    is_common_password,
+    needs_rehash,
+    verify_password,
+)
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
 
@@ -16,6 +24,12 @@ MIN_PASSWORD = 12
 MIN_PASSWORD_PRIVILEGED = 15
 MAX_PASSWORD = 128
 PRIVILEGED_ROLES = (Role.STAFF, Role.ELECTED, Role.EVALUATOR, Role.ADMIN)
+
+# A login lasts at most this long, however active the person is (the idle limit is the session
+# cookie's lifetime, PERMANENT_SESSION_LIFETIME); the remember-me cookie is bound by it too.
+SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
+RESET_SALT = "pvplatform.password-reset"
 
 
 def normalise_email(email: str) -> str:
@@ -38,9 +52,15 @@ def check_password_policy(password: str, *, email: str | None, role: Role) -> No
             str(_l("The password must have at most %(n)d characters.", n=MAX_PASSWORD)),
             field="password",
         )
+    if is_common_password(password):
+        raise ValidationFailed(
+            str(_l("This password is among the most common ones: choose another. A short "
+                   "sentence that only you would write works well.")),
+            field="password",
+        )
     if email:
         local = normalise_email(email).split("@", 1)[0]
-        if len(local) >= 3 and local in password.lower():
+        if len(local) >= 3 and local in password.casefold():
             raise ValidationFailed(
                 str(_l("The password must not contain your e-mail address.")), field="password"
             )
@@ -81,15 +101,123 @@ def end_all_sessions(user: User) -> None:
     user.session_token = new_session_token()
 
 
-def load_user(user_id: str) -> User | None:
-    """Flask-Login's loader: the cookie carries `id:session_token`; an old token is refused."""
-    ident, _, token = (user_id or "").partition(":")
-    if not ident.isdigit() or not token:
+def session_identifier(user: User, logged_in_at: datetime) -> str:
+    """What the session and the remember-me cookie carry: `id:session_token:login instant`.
+
+    The token dies with logout and password change; the instant bounds the login to
+    SESSION_ABSOLUTE_LIFETIME even for a cookie replayed from elsewhere (both are signed)."""
+    return f"{user.get_id()}:{int(logged_in_at.timestamp())}"
+
+
+def load_user(payload: str, *, now: datetime) -> User | None:
+    """Flask-Login's loader: an old token or a login older than 12 hours is refused."""
+    parts = (payload or "").split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1] or not parts[2].isdigit():
         return None
-    user = db.session.get(User, int(ident))
-    if user is None or not user.is_active or user.session_token != token:
+    ident, token, stamp = parts
+    try:
+        logged_in_at = datetime.fromtimestamp(int(stamp), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    # A login "in the future" is forged or from a badly skewed clock: refused either way.
+    if logged_in_at > now + timedelta(minutes=5) or now - logged_in_at > SESSION_ABSOLUTE_LIFETIME:
+        return None
+    user = db.session.get(User, int(ident)) if len(ident) < 19 else None  # below 2**63
+    if user is None or not user.is_active or not hmac.compare_digest(user.session_token, token):
         return None
     return user
+
+
+def reauthenticate(user: User, password: str) -> None:
+    """For sensitive actions: the person at the keyboard proves again that it is them."""
+    if not verify_password(user.password_hash, password):
+        raise ValidationFailed(str(_l("The password is incorrect.")), field="password")
+
+
+# ---------------------------------------------------------------- password reset
+
+def _reset_serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=RESET_SALT)
+
+
+def _reset_fingerprint(user: User) -> str:
+    """Changes with the password, the session token and the e-mail: a used link (the reset
+    rotates the token), a password change, a logout or an e-mail change kill every link."""
+    material = f"{user.password_hash or ''}|{user.session_token}|{user.email or ''}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def make_reset_token(user: User, *, secret_key: str, now: datetime) -> str:
+    return _reset_serializer(secret_key).dumps(
+        {"u": user.id, "f": _reset_fingerprint(user), "t": int(now.timestamp())})
+
+
+def request_password_reset(email: str, *, secret_key: str, now: datetime
+                           ) -> tuple[User, str] | None:
+    """The account and a reset token, or None; the caller answers alike in both cases."""
+    user = find_by_email(email)
+    if user is None or not user.is_active:
+        return None
+    return user, make_reset_token(user, secret_key=secret_key, now=now)
+
+
+def user_for_reset_token(token: str, *, secret_key: str, now: datetime) -> User | None:
+    """The account a reset link is for, or None if it is forged, expired, used or stale."""
+    if not token or len(token) > 500:
+        return None
+    try:
+        data = _reset_serializer(secret_key).loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    ident, fingerprint, issued = data.get("u"), data.get("f"), data.get("t")
+    if not isinstance(ident, int) or not isinstance(issued, int) or not isinstance(fingerprint,
+                                                                                   str):
+        return None
+    try:
+        issued_at = datetime.fromtimestamp(issued, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    if issued_at > now + timedelta(minutes=5) or now - issued_at > RESET_TOKEN_LIFETIME:
+        return None
+    user = db.session.get(User, ident) if 0 < ident < 2**63 else None
+    if user is None or not user.is_active:
+        return None
+    if not hmac.compare_digest(_reset_fingerprint(user), fingerprint):
+        return None
+    return user
+
+
+def reset_password(token: str, new_password: str, *, secret_key: str, now: datetime) -> User:
+    """Sets a new password from a reset link and ends every session of the account."""
+    user = user_for_reset_token(token, secret_key=secret_key, now=now)
+    if user is None:
+        raise InvalidState(str(_l("This link is invalid or has expired. Ask for a new one.")))
+    check_password_policy(new_password, email=user.email, role=user.role)
+    user.password_hash = hash_password(new_password)
+    end_all_sessions(user)
+    return user
+
+
+# ---------------------------------------------------------------- e-mail change
+
+def change_email(user: User, *, new_email: str, password: str, now: datetime) -> str | None:
+    """Checks the password and moves the account to a new address; returns the old one."""
+    from pvplatform.moderation.audit import record_audit
+
+    reauthenticate(user, password)
+    new_email = normalise_email(new_email)
+    if new_email == user.email:
+        raise ValidationFailed(str(_l("This is already your e-mail address.")), field="email")
+    if find_by_email(new_email) is not None:
+        raise ValidationFailed(str(_l("An account with this e-mail already exists.")),
+                               field="email")
+    old_email = user.email
+    user.email = new_email
+    row = record_audit(user, "account.email_change", "user", user.id)
+    row.created_at = now
+    return old_email
 
 
 # ---------------------------------------------------------------- self-service

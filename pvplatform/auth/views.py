@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -13,23 +16,35 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy.orm import contains_eager, selectinload
 
 from pvplatform.auth import permissions, services
 from pvplatform.auth.admin_views import admin_bp
 from pvplatform.auth.forms import (
+    EmailChangeForm,
     LoginForm,
     PasswordChangeForm,
     ProfileForm,
+    ReauthForm,
     RegisterForm,
+    ResetPasswordForm,
+    ResetRequestForm,
     choice,
     role_label,
 )
-from pvplatform.auth.models import Association
+from pvplatform.auth.models import Association, User
+from pvplatform.auth.session_policy import (
+    fresh_login_required,
+    load_user,
+    mark_fresh,
+    start_session,
+)
+from pvplatform.auth.throttle import address_limits, credential_limits, password_check_limits
 from pvplatform.auth.view_helpers import show_domain_error
+from pvplatform.core import mail
 from pvplatform.core.lookup import valid_id
 from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
@@ -38,11 +53,13 @@ from pvplatform.extensions import db, login_manager
 
 __all__ = ["admin_bp", "bp"]
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 login_manager.login_view = "auth.login"
 login_manager.login_message_category = "warning"
-login_manager.user_loader(services.load_user)
+login_manager.user_loader(load_user)
 
 
 @bp.context_processor
@@ -50,22 +67,14 @@ def _helpers() -> dict:
     return {"role_label": role_label}
 
 
-def _start_session(user) -> None:
-    # A fresh session on every login: nothing set before authentication survives it.
-    session.clear()
-    login_user(user)
-    session.permanent = True
-
-
 @bp.route("/login", methods=["GET", "POST"])
+@credential_limits
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
-            session.clear()
-            login_user(user, remember=bool(form.remember.data))
-            session.permanent = True
+            start_session(user, remember=bool(form.remember.data))
             db.session.commit()
             return redirect(safe_next(form.next.data))
         form.form_errors.append(_("E-mail or password is incorrect."))
@@ -116,7 +125,7 @@ def register():
             status = show_domain_error(form, err)
         else:
             db.session.commit()
-            _start_session(user)
+            start_session(user)
             flash(_("Welcome! Your account is ready."), "success")
             return redirect(url_for("auth.my_space"))
     elif request.method == "POST":
@@ -207,6 +216,8 @@ def edit_profile():
 
 @bp.route("/me/password", methods=["GET", "POST"])
 @login_required
+@password_check_limits
+@fresh_login_required
 def change_password():
     if not permissions.is_authenticated(current_user):
         abort(403)
@@ -222,7 +233,7 @@ def change_password():
         else:
             db.session.commit()
             # Every other browser's cookie carries the old token; this one gets the new one.
-            _start_session(user)
+            start_session(user)
             flash(_("Your password is changed. You have been logged out everywhere else."),
                   "success")
             return redirect(url_for("auth.my_space"))
@@ -231,3 +242,124 @@ def change_password():
     min_length = (services.MIN_PASSWORD_PRIVILEGED
                   if current_user.role in services.PRIVILEGED_ROLES else services.MIN_PASSWORD)
     return render_template("auth/change_password.html", form=form, min_length=min_length), status
+
+
+# ---------------------------------------------------------------- fresh login
+
+@bp.route("/reauth", methods=["GET", "POST"])
+@login_required
+@password_check_limits
+def reauth():
+    """Confirms the password before a sensitive action, then goes back to it."""
+    if not permissions.is_authenticated(current_user):
+        abort(403)
+    form = ReauthForm(next=request.args.get("next", ""))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.reauthenticate(current_user, form.password.data)
+        except DomainError as err:
+            status = show_domain_error(form, err)
+        else:
+            mark_fresh()
+            return redirect(safe_next(form.next.data, "auth.my_space"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/reauth.html", form=form), status
+
+
+# ---------------------------------------------------------------- e-mail change
+
+@bp.route("/me/email", methods=["GET", "POST"])
+@login_required
+@password_check_limits
+@fresh_login_required
+def change_email():
+    if not permissions.is_authenticated(current_user):
+        abort(403)
+    form = EmailChangeForm()
+    status = 200
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            old_email = services.change_email(user, new_email=form.email.data,
+                                              password=form.password.data, now=utcnow())
+        except DomainError as err:
+            status = show_domain_error(form, err)
+        else:
+            db.session.commit()
+            if old_email:
+                # The owner learns of a change made with a stolen session and password.
+                with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+                    mail.send_mail(old_email, _("Your e-mail address was changed"), _(
+                        "The e-mail address of your account was changed to %(email)s. If you "
+                        "did not do this, reset your password and contact the town hall.",
+                        email=user.email))
+            flash(_("Your e-mail address is changed."), "success")
+            return redirect(url_for("auth.my_space"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/change_email.html", form=form), status
+
+
+# ---------------------------------------------------------------- password reset
+
+def _send_reset_link(user: User, token: str) -> None:
+    link = url_for("auth.reset_password", token=token, _external=True)
+    if not mail.mail_enabled():
+        if current_app.config.get("LOG_MAIL_LINKS"):
+            log.info("no mail server: password reset link for account %s: %s", user.id, link)
+        return
+    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        subject = _("Reset your password")
+        body = _("Someone, hopefully you, asked to reset the password of your account. Open "
+                 "this link within one hour to choose a new password:\n\n%(link)s\n\nIf it "
+                 "was not you, ignore this message: your password stays as it is.", link=link)
+    mail.send_mail(user.email or "", subject, body)
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@credential_limits
+def reset_request():
+    """Asks for a reset link. Known and unknown addresses get the same answer."""
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        found = services.request_password_reset(
+            form.email.data, secret_key=current_app.config["SECRET_KEY"], now=utcnow())
+        if found is not None:
+            _send_reset_link(*found)
+        return render_template("auth/reset_sent.html")
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/reset_request.html", form=form), status
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@address_limits
+def reset_password(token: str):
+    """Sets a new password from a mailed link; every session of the account ends."""
+    secret_key = current_app.config["SECRET_KEY"]
+    now = utcnow()
+    user = services.user_for_reset_token(token, secret_key=secret_key, now=now)
+    if user is None:
+        # Forged, expired, already used or outdated by a password change: one answer for all.
+        return render_template("auth/reset_invalid.html"), 400
+    form = ResetPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.reset_password(token, form.password.data, secret_key=secret_key, now=now)
+        except DomainError as err:
+            status = show_domain_error(form, err)
+        else:
+            db.session.commit()
+            logout_user()
+            session.clear()
+            flash(_("Your password is changed and every session of your account has ended. "
+                    "Log in with the new password."), "success")
+            return redirect(url_for("auth.login"))
+    elif request.method == "POST":
+        status = 422
+    min_length = (services.MIN_PASSWORD_PRIVILEGED
+                  if user.role in services.PRIVILEGED_ROLES else services.MIN_PASSWORD)
+    return render_template("auth/reset_password.html", form=form, token=token,
+                           min_length=min_length), status

@@ -692,6 +692,10 @@ def _import(path: Path, *, now: datetime, progress: ImportProgress) -> Process:
     store = _Store(package, now=now, progress=progress)
     process_id = store.run()
     _refresh_statistics()
+    # Bulk inserts bypass the ORM events that refresh stored flags: ask for it explicitly.
+    from pvplatform.indicators.autorefresh import mark_dirty
+
+    mark_dirty(process_id)
     process = db.session.get(Process, process_id)
     assert process is not None
     return process

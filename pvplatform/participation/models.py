@@ -101,3 +101,39 @@ class AttendanceSnapshot(db.Model):
     category: Mapped[str] = mapped_column(sa.String(64))
 
     __table_args__ = (sa.UniqueConstraint("attendance_id", "dimension"),)
+
+
+class Dimension(db.Model):
+    """A demographic question asked in a process; its categories are the process's strata rows
+    with the same dimension code (imported packages may bring strata without a dimension row)."""
+
+    __tablename__ = "dimensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(sa.ForeignKey("processes.id", ondelete="CASCADE"),
+                                            index=True)
+    code: Mapped[str] = mapped_column(sa.String(64))
+    label: Mapped[str] = mapped_column(sa.String(120))
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Set by "use the defaults" (equal shares): the page asks for census figures until replaced.
+    placeholder_shares: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        sa.UniqueConstraint("process_id", "code"),
+        sa.CheckConstraint("position >= 0", name="position_not_negative"),
+    )
+
+
+class ConsentRecord(db.Model):
+    """One consent given (and maybe later withdrawn) by a participant, with the text they saw."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(sa.String(32))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    text_version: Mapped[str] = mapped_column(sa.String(32))

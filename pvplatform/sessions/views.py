@@ -12,6 +12,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -20,7 +21,10 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import selectinload
 
 from pvplatform.auth import permissions
@@ -35,6 +39,7 @@ from pvplatform.extensions import db
 from pvplatform.participation.models import Participant
 from pvplatform.participation.services import KIND_FOR_ROLE, find_participant, participant_for
 from pvplatform.processes.models import Process
+from pvplatform.sessions import paper_sheet as sheets
 from pvplatform.sessions import services
 from pvplatform.sessions.forms import (
     CheckInCodeForm,
@@ -132,7 +137,13 @@ def register(meeting_id: int):
     db.session.commit()
     flash(_("You are registered. Your registration code is %(code)s.", code=registration.code),
           "success")
-    return redirect(url_for("sessions.detail", meeting_id=meeting.id), 303)
+    target = url_for("sessions.detail", meeting_id=meeting.id)
+    from pvplatform.participation.demographics import should_ask
+
+    if should_ask(registration.participant, today=utc_to_local(utcnow(), town_zone()).date()):
+        flash(_("Would you tell us a little about yourself?"), "success")
+        target = url_for("participation.my_demographics", next=target)
+    return redirect(target, 303)
 
 
 @bp.post("/sessions/<int:meeting_id>/cancel")
@@ -520,3 +531,109 @@ def close(meeting_id: int):
     db.session.commit()
     flash(_("The session is closed and its minutes are published."), "success")
     return redirect(url_for("sessions.manage", meeting_id=meeting.id), 303)
+
+
+# ---------------------------------------------------------------- staff: paper sign-in sheets
+
+# The signed sheet travels back in several hidden fields: each stays under the form parser's
+# per-field memory limit (MAX_FORM_MEMORY_SIZE) however large the accepted sheet is.
+SIGNED_CHUNK = 100_000
+
+
+class PaperSheetForm(FlaskForm):
+    sheet = FileField(_l("Sign-in sheet (CSV file)"),
+                      validators=[FileRequired(message=_l("Choose the CSV file of the sheet."))])
+
+
+class PaperSheetConfirmForm(FlaskForm):
+    """Only the CSRF token: the sheet itself is the signed payload."""
+
+
+def _paper_sheet_page(meeting: Meeting, form: PaperSheetForm, *, status: int = 200,
+                      refusal: DomainError | None = None, message: str | None = None):
+    errors = getattr(refusal, "errors", None)
+    return render_template(
+        "sessions/paper_sheet.html",
+        meeting=meeting,
+        form=form,
+        message=message or (refusal.message if refusal is not None else None),
+        errors=errors or [],
+        error_total=getattr(refusal, "total", 0),
+        strata=sheets.strata_of(meeting),
+        dimensions=sheets.DIMENSION_COLUMNS,
+        prefer_not_to_say=sheets.PREFER_NOT_TO_SAY,
+        max_rows=sheets.MAX_ROWS,
+        unavailable=_paper_sheet_unavailable(meeting),
+    ), status
+
+
+def _paper_sheet_unavailable(meeting: Meeting) -> str | None:
+    try:
+        sheets.check_meeting(meeting, utcnow())
+    except DomainError as err:
+        return err.message
+    return None
+
+
+@bp.route("/manage/sessions/<int:meeting_id>/paper-sheet", methods=["GET", "POST"])
+@login_required
+def paper_sheet(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_check_in(current_user, meeting))
+    if request.method == "GET":
+        return _paper_sheet_page(meeting, PaperSheetForm(formdata=None))
+    form = PaperSheetForm()
+    if not form.validate_on_submit():
+        return _paper_sheet_page(meeting, form, status=422)
+    now = utcnow()
+    try:
+        text = sheets.decode_sheet(form.sheet.data.read(sheets.MAX_BYTES + 1))
+        plan = sheets.plan_sheet(meeting, text, now=now)
+    except DomainError as err:
+        db.session.rollback()
+        return _paper_sheet_page(meeting, form, status=err.status, refusal=err)
+    token = sheets.sign_sheet(text, meeting=meeting, by=current_user,
+                              secret_key=current_app.config["SECRET_KEY"])
+    return render_template(
+        "sessions/paper_sheet_preview.html",
+        meeting=meeting,
+        plan=plan,
+        groups=[
+            ("matched", _("People already known to the platform"),
+             [r for r in plan.rows if r.action == sheets.RowAction.MATCHED]),
+            ("new", _("New walk-in participants to create"),
+             [r for r in plan.rows if r.action == sheets.RowAction.NEW]),
+            ("skipped", _("Already checked in: skipped"),
+             [r for r in plan.rows if r.action == sheets.RowAction.SKIPPED]),
+        ],
+        chunks=[token[i:i + SIGNED_CHUNK] for i in range(0, len(token), SIGNED_CHUNK)],
+        confirm_form=PaperSheetConfirmForm(formdata=None),
+    )
+
+
+@bp.post("/manage/sessions/<int:meeting_id>/paper-sheet/confirm")
+@login_required
+def paper_sheet_confirm(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_check_in(current_user, meeting))
+    if not PaperSheetConfirmForm().validate_on_submit():
+        abort(400)
+    text = sheets.unsign_sheet("".join(request.form.getlist("sheet")), meeting=meeting,
+                               by=current_user, secret_key=current_app.config["SECRET_KEY"])
+    now = utcnow()
+    try:
+        # Checked again: people may have been checked in since the preview.
+        plan = sheets.plan_sheet(meeting, text, now=now)
+    except DomainError as err:
+        db.session.rollback()
+        return _paper_sheet_page(
+            meeting, PaperSheetForm(formdata=None), status=err.status, refusal=err,
+            message=_("The sheet no longer fits what is stored (%(reason)s): nothing was "
+                      "stored.", reason=err.message))
+    counts = sheets.apply_sheet(plan, by=current_user, now=now)
+    db.session.commit()
+    flash(_("Sign-in sheet stored: %(attendances)s attendances added (%(new)s new walk-in "
+            "participants), %(skipped)s already checked in.",
+            attendances=counts["attendances"], new=counts["new"], skipped=counts["skipped"]),
+          "success")
+    return redirect(url_for("sessions.manage", meeting_id=meeting.id, _anchor="attendance"), 303)

@@ -1,0 +1,295 @@
+"""Import benchmark: a generated package of 100k participants and about 1M rows, imported with
+`flask pv import` into a fresh SQLite file (and PostgreSQL when PV_BENCH_POSTGRES_URL is set),
+against a baseline measured in the same run: a raw executemany of as many rows into one table.
+
+    .venv/bin/python bench/import_package.py [--participants 100000] [--rows 1000000]
+
+See bench/README.md for what the figures mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Tables nothing else in a package refers to: rows can be dropped and the package stays valid.
+LEAF_TABLES = ("participant_attributes", "invitations", "comments", "votes", "perceptions")
+POSTGRES_ENV = "PV_BENCH_POSTGRES_URL"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------- the package
+
+
+def generate(directory: Path, *, participants: int, rows: int, seed: int) -> dict[str, int]:
+    from pvplatform.participation.import_sample import write_sample_package
+
+    counts = write_sample_package(directory, participants=participants, seed=seed)
+    total = sum(counts.values())
+    if rows and total > rows:
+        counts = thin(directory, counts, total - rows, seed=seed)
+    return counts
+
+
+def thin(directory: Path, counts: dict[str, int], surplus: int, *, seed: int) -> dict[str, int]:
+    """The sample's shape gives ~13.8 rows per participant; the benchmark asks for ~10. The
+    same share of rows is dropped from every leaf table, so the package keeps its shape."""
+    droppable = sum(counts[name] for name in LEAF_TABLES)
+    keep = max(0.0, 1 - surplus / droppable)
+    rng = random.Random(seed)
+    for name in LEAF_TABLES:
+        path = directory / f"{name}.csv"
+        with path.open(encoding="utf-8", newline="") as source:
+            reader = csv.reader(source)
+            header = next(reader)
+            kept = [row for row in reader if rng.random() < keep]
+        with path.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(kept)
+        counts[name] = len(kept)
+    return counts
+
+
+# ---------------------------------------------------------------- the platform's import
+
+
+def _env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": database_url, "PV_CONFIG": "development",
+                "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def create_schema(database_url: str, *, wipe: bool) -> None:
+    """The schema of the current models (create_all), in a child process like the import."""
+    code = (
+        "from pvplatform import create_app\n"
+        "from pvplatform.extensions import db\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        + ("    db.drop_all()\n" if wipe else "")
+        + "    db.create_all()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(database_url), check=True)
+
+
+def run_import(package: Path, database_url: str) -> dict[str, float]:
+    flask = Path(sys.executable).with_name("flask")
+    command = [str(flask), "--app", "wsgi", "pv", "import", str(package)]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=_env(database_url), capture_output=True,
+                            text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr[-4000:])
+        raise SystemExit(f"flask pv import failed ({result.returncode})")
+    match = re.search(r"imported process (\d+) in ([0-9.]+) s", result.stderr)
+    return {"wall_s": wall, "import_s": float(match.group(2)) if match else wall,
+            "process_id": int(match.group(1)) if match else 0}
+
+
+def stored_rows(database_url: str) -> int:
+    code = (
+        "import sqlalchemy as sa\n"
+        "from pvplatform import create_app\n"
+        "from pvplatform.extensions import db\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        "    total = 0\n"
+        "    for t in db.metadata.sorted_tables:\n"
+        "        if t.name not in ('sdg_goals', 'alembic_version'):\n"
+        "            total += db.session.scalar(sa.select(sa.func.count()).select_from(t))\n"
+        "    print(total)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(database_url),
+                            capture_output=True, text=True, check=True)
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def flags_seconds(database_url: str, process_id: int) -> float | None:
+    """The stored-flags refresh that `flask pv import` runs before its commit, timed alone (and
+    rolled back), so the figures can tell the import from the indicator work it triggers."""
+    code = (
+        "import time\n"
+        "from pvplatform import create_app\n"
+        "from pvplatform.db import utcnow\n"
+        "from pvplatform.extensions import db\n"
+        "from pvplatform.indicators.store import refresh_flags\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        "    started = time.perf_counter()\n"
+        f"    refresh_flags({process_id}, now=utcnow())\n"
+        "    print(time.perf_counter() - started)\n"
+        "    db.session.rollback()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(database_url),
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return None  # no stored flags in this version of the platform
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def _baseline_rows(count: int) -> list[tuple[int, int, str, str]]:
+    # About as wide as an average package row: two keys, a code, a timestamp.
+    return [(i, i % 997, "in_person", "2026-01-10T16:05:00+00:00") for i in range(count)]
+
+
+def sqlite_baseline(path: Path, count: int) -> float:
+    rows = _baseline_rows(count)
+    connection = sqlite3.connect(path)
+    # The same settings as the platform's SQLite connections (pvplatform/core/sqlite.py).
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("CREATE TABLE baseline (id INTEGER PRIMARY KEY, ref INTEGER NOT NULL, "
+                       "code VARCHAR(64) NOT NULL, at VARCHAR(32) NOT NULL)")
+    started = time.perf_counter()
+    with connection:
+        connection.executemany("INSERT INTO baseline (id, ref, code, at) VALUES (?, ?, ?, ?)",
+                               rows)
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
+
+
+def postgres_baseline(database_url: str, count: int) -> float:
+    import psycopg
+
+    url = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", database_url)
+    rows = _baseline_rows(count)
+    with psycopg.connect(url) as connection:
+        connection.execute("DROP TABLE IF EXISTS pv_bench_baseline")
+        connection.execute("CREATE TABLE pv_bench_baseline (id INTEGER PRIMARY KEY, "
+                           "ref INTEGER NOT NULL, code VARCHAR(64) NOT NULL, "
+                           "at TIMESTAMPTZ NOT NULL)")
+        connection.commit()
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.executemany("INSERT INTO pv_bench_baseline (id, ref, code, at) "
+                               "VALUES (%s, %s, %s, %s)", rows)
+        connection.commit()
+        elapsed = time.perf_counter() - started
+        connection.execute("DROP TABLE pv_bench_baseline")
+        connection.commit()
+    return elapsed
+
+
+# ---------------------------------------------------------------- the run
+
+
+def measure(name: str, package: Path, rows: int, database_url: str, *, wipe: bool,
+            baseline) -> dict[str, object]:
+    log(f"[{name}] creating the schema")
+    create_schema(database_url, wipe=wipe)
+    log(f"[{name}] flask pv import {package} ...")
+    timing = run_import(package, database_url)
+    stored = stored_rows(database_url)
+    log(f"[{name}] timing the stored-flags refresh alone ...")
+    flags_s = flags_seconds(database_url, int(timing["process_id"]))
+    log(f"[{name}] baseline: executemany of {rows:,} rows into one table ...")
+    baseline_s = baseline(rows)
+    result = {
+        "database": name,
+        "package_rows": rows,
+        "stored_rows": stored,
+        "import_s": round(timing["import_s"], 2),
+        "wall_s": round(timing["wall_s"], 2),
+        "rows_per_s": round(rows / timing["import_s"]),
+        "baseline_s": round(baseline_s, 2),
+        "baseline_rows_per_s": round(rows / baseline_s),
+    }
+    result["ratio"] = round(result["rows_per_s"] / result["baseline_rows_per_s"], 3)
+    if flags_s is not None and flags_s < timing["import_s"]:
+        result["flags_s"] = round(flags_s, 2)
+        result["rows_per_s_without_flags"] = round(rows / (timing["import_s"] - flags_s))
+    return result
+
+
+def report(results: list[dict[str, object]]) -> None:
+    log("")
+    log(f"{'database':<11}{'rows':>11}{'import s':>10}{'rows/s':>10}"
+        f"{'baseline rows/s':>17}{'ratio':>8}{'wall s':>9}")
+    for r in results:
+        log(f"{r['database']:<11}{r['package_rows']:>11,}{r['import_s']:>10}"
+            f"{r['rows_per_s']:>10,}{r['baseline_rows_per_s']:>17,}{r['ratio']:>8}"
+            f"{r['wall_s']:>9}")
+    for r in results:
+        if "flags_s" in r:
+            log(f"{r['database']}: of the {r['import_s']} s, the stored-flags refresh took about "
+                f"{r['flags_s']} s; without it {r['rows_per_s_without_flags']:,} rows/s.")
+    log("rows = data rows of the package's CSV files; rows/s = rows / the time `flask pv import` "
+        "reports (checks, inserts, snapshots, flags, commit; not the start-up);")
+    log("ratio = platform rows/s / baseline rows/s (1.0 would be as fast as a bare executemany "
+        "into a one-table schema).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--participants", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="thin the leaf tables down to about this many rows (0: keep all)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--databases", default="sqlite,postgresql",
+                        help=f"comma-separated; postgresql runs only when {POSTGRES_ENV} is set")
+    parser.add_argument("--keep", action="store_true", help="keep the package and databases")
+    args = parser.parse_args(argv)
+
+    workdir = args.workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    package = workdir / "package"
+    log(f"generating a package of {args.participants:,} participants ...")
+    started = time.perf_counter()
+    counts = generate(package, participants=args.participants, rows=args.rows, seed=args.seed)
+    rows = sum(counts.values())
+    log(f"  {rows:,} rows in {time.perf_counter() - started:.1f} s: "
+        + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
+
+    results = []
+    databases = {name.strip() for name in args.databases.split(",")}
+    if "sqlite" in databases:
+        sqlite_file = workdir / "bench.sqlite"
+        results.append(measure(
+            "sqlite", package, rows, f"sqlite:///{sqlite_file}", wipe=False,
+            baseline=lambda n: sqlite_baseline(workdir / "baseline.sqlite", n)))
+    postgres_url = os.environ.get(POSTGRES_ENV, "").strip()
+    if "postgresql" not in databases:
+        pass
+    elif postgres_url:
+        # The database is emptied first: give the benchmark a database of its own.
+        results.append(measure("postgresql", package, rows, postgres_url, wipe=True,
+                               baseline=lambda n: postgres_baseline(postgres_url, n)))
+    else:
+        log(f"({POSTGRES_ENV} not set: PostgreSQL skipped)")
+    report(results)
+    (workdir / "results.json").write_text(json.dumps(
+        {"participants": args.participants, "tables": counts, "results": results}, indent=1))
+    if not args.keep:
+        shutil.rmtree(package, ignore_errors=True)
+        for path in workdir.glob("*.sqlite*"):
+            path.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

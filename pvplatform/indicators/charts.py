@@ -1,0 +1,224 @@
+"""Horizontal bar charts as inline SVG markup, built on the server (no script, no CDN).
+
+The strict CSP forbids `style` attributes, so every visual property is an SVG presentation
+attribute (fill, stroke, font-size...) or a CSS class of app.css. Each chart is an image with
+its own title and description (`role="img"`), writes every value as text beside its bar, and
+marks tones with patterns as well as colours: colour is never the only signal. The page puts a
+data table right after each chart as its text alternative.
+
+Builders take display-ready values (already suppressed and formatted by the presenter): a bar
+without a value draws nothing and shows its text (for instance "suppressed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+WIDTH = 720
+LABEL_WIDTH = 170
+TEXT_WIDTH = 230
+PLOT_WIDTH = WIDTH - LABEL_WIDTH - TEXT_WIDTH - 10
+BAR_HEIGHT = 18
+ROW_GAP = 10
+FONT_SIZE = 12
+LABEL_CHARS = 26
+
+# Tone -> (fill colour, pattern): the pattern keeps tones apart without colour vision.
+TONES: dict[str, tuple[str, str]] = {
+    "neutral": ("#0b5cad", "solid"),
+    "ok": ("#1c7c3a", "solid"),
+    "warning": ("#9a5b00", "hatch"),
+    "alert": ("#b3261e", "cross"),
+    "reference": ("#5a6572", "dots"),
+    "muted": ("#8a949f", "solid"),
+    # Series of one chart (funnel steps, attendees): told apart by pattern and legend as well.
+    "s-attendees": ("#0b5cad", "solid"),
+    "s-invited": ("#5a6572", "dots"),
+    "s-registered": ("#0b5cad", "hatch"),
+    "s-attended": ("#1c7c3a", "solid"),
+    "s-walk-ins": ("#9a5b00", "cross"),
+}
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float | None  # None: nothing drawn (no data, or suppressed)
+    text: str  # what the bar says in words, printed after it
+    tone: str = "neutral"
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    tone: str
+
+
+@dataclass(frozen=True)
+class BarGroup:
+    label: str
+    bars: tuple[Bar, ...]  # one per series, in the series' order
+
+
+@dataclass(frozen=True)
+class Marker:
+    value: float
+    label: str
+
+
+def _shorten(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
+def _patterns(chart_id: str, tones: set[str]) -> str:
+    parts = []
+    for tone in sorted(tones):
+        colour, kind = TONES.get(tone, TONES["neutral"])
+        pid = f"{chart_id}-{tone}"
+        if kind == "solid":
+            parts.append(f'<pattern id="{pid}" width="8" height="8" patternUnits="userSpaceOnUse">'
+                         f'<rect width="8" height="8" fill="{colour}"/></pattern>')
+        elif kind == "hatch":
+            parts.append(f'<pattern id="{pid}" width="6" height="6" patternUnits="userSpaceOnUse"'
+                         f' patternTransform="rotate(45)"><rect width="6" height="6"'
+                         f' fill="{colour}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff"'
+                         f' stroke-width="2"/></pattern>')
+        elif kind == "cross":
+            parts.append(f'<pattern id="{pid}" width="6" height="6" patternUnits="userSpaceOnUse"'
+                         f' patternTransform="rotate(45)"><rect width="6" height="6"'
+                         f' fill="{colour}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff"'
+                         f' stroke-width="1.5"/><line x1="0" y1="3" x2="6" y2="3"'
+                         f' stroke="#ffffff" stroke-width="1.5"/></pattern>')
+        else:  # dots
+            parts.append(f'<pattern id="{pid}" width="5" height="5" patternUnits="userSpaceOnUse">'
+                         f'<rect width="5" height="5" fill="#ffffff"/><circle cx="2.5" cy="2.5"'
+                         f' r="1.4" fill="{colour}"/></pattern>')
+    return "<defs>" + "".join(parts) + "</defs>"
+
+
+def _open(chart_id: str, title: str, desc: str, height: int) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" focusable="false"'
+        f' aria-labelledby="{chart_id}-title {chart_id}-desc" viewBox="0 0 {WIDTH} {height}"'
+        f' width="100%" preserveAspectRatio="xMinYMin meet" font-size="{FONT_SIZE}"'
+        f' font-family="system-ui, sans-serif">'
+        f'<title id="{chart_id}-title">{escape(title)}</title>'
+        f'<desc id="{chart_id}-desc">{escape(desc)}</desc>'
+    )
+
+
+def _scale(values: Sequence[float | None], scale_max: float | None,
+           markers: Sequence[Marker]) -> float:
+    """The value at the right end of the plot: a fixed scale (1 for shares) clips larger values
+    (an arrow marks them), else the largest value or marker."""
+    top = scale_max
+    if top is None:
+        top = max([v for v in values if v is not None] + [m.value for m in markers] + [0.0])
+    return top if top > 0 else 1.0
+
+
+def _bar(chart_id: str, bar: Bar, y: float, height: float, top: float) -> str:
+    parts = []
+    text_x = LABEL_WIDTH + 6
+    if bar.value is not None and bar.value > 0:
+        width = max(1.0, min(bar.value, top) / top * PLOT_WIDTH)
+        tone = bar.tone if bar.tone in TONES else "neutral"
+        colour = TONES[tone][0]
+        parts.append(f'<rect class="chart-bar chart-bar-{tone}" x="{LABEL_WIDTH}" y="{y:.1f}"'
+                     f' width="{width:.1f}" height="{height:.1f}" fill="url(#{chart_id}-{tone})"'
+                     f' stroke="{colour}" stroke-width="1"/>')
+        text_x = LABEL_WIDTH + width + 6
+        if bar.value > top:  # clipped: an arrow says the bar goes on
+            parts.append(f'<path d="M{LABEL_WIDTH + width - 6:.1f} {y:.1f} l6 {height / 2:.1f}'
+                         f' l-6 {height / 2:.1f}z" fill="#ffffff"/>')
+    # A white halo keeps the text readable where a marker line crosses it.
+    parts.append(f'<text class="chart-value" x="{text_x:.1f}" y="{y + height / 2 + 4:.1f}"'
+                 f' fill="#1d2530" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+                 f'{escape(bar.text)}</text>')
+    return "".join(parts)
+
+
+def _markers(markers: Sequence[Marker], top: float, y0: float, y1: float) -> str:
+    parts = []
+    for marker in markers:
+        if marker.value > top:
+            continue
+        x = LABEL_WIDTH + marker.value / top * PLOT_WIDTH
+        parts.append(f'<line class="chart-marker" x1="{x:.1f}" y1="{y0 - 4:.1f}" x2="{x:.1f}"'
+                     f' y2="{y1:.1f}" stroke="#1d2530" stroke-width="1"'
+                     f' stroke-dasharray="3 3"/>'
+                     f'<text x="{x:.1f}" y="{y0 - 8:.1f}" text-anchor="middle" font-size="10"'
+                     f' fill="#1d2530">{escape(marker.label)}</text>')
+    return "".join(parts)
+
+
+def _axis(y0: float, y1: float) -> str:
+    return (f'<line class="chart-axis" x1="{LABEL_WIDTH}" y1="{y0:.1f}" x2="{LABEL_WIDTH}"'
+            f' y2="{y1:.1f}" stroke="#5a6572" stroke-width="1"/>')
+
+
+def _label(text: str, y: float) -> str:
+    return (f'<text class="chart-label" x="{LABEL_WIDTH - 8}" y="{y:.1f}" text-anchor="end"'
+            f' fill="#1d2530">{escape(_shorten(text))}</text>')
+
+
+def bar_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *,
+              scale_max: float | None = None, markers: Sequence[Marker] = ()) -> Markup:
+    """One bar per row. `markers` draw labelled dashed lines (thresholds, parity at 1)."""
+    top_margin = 26 if markers else 8
+    height = top_margin + len(bars) * (BAR_HEIGHT + ROW_GAP) + 4
+    top = _scale([b.value for b in bars], scale_max, markers)
+    parts = [_open(chart_id, title, desc, height),
+             _patterns(chart_id, {b.tone for b in bars if b.tone in TONES} or {"neutral"})]
+    bottom = top_margin + len(bars) * (BAR_HEIGHT + ROW_GAP) - ROW_GAP + 4
+    parts.append(_markers(markers, top, float(top_margin), bottom))
+    y = float(top_margin)
+    for bar in bars:
+        parts.append(_label(bar.label, y + BAR_HEIGHT / 2 + 4))
+        parts.append(_bar(chart_id, bar, y, BAR_HEIGHT, top))
+        y += BAR_HEIGHT + ROW_GAP
+    parts.append(_axis(top_margin - 4, bottom))
+    parts.append("</svg>")
+    # Safe markup: every text above went through escape().
+    return Markup("".join(parts))  # noqa: S704  # nosec B704
+
+
+def grouped_bar_chart(chart_id: str, title: str, desc: str, series: Sequence[Series],
+                      groups: Sequence[BarGroup], *, scale_max: float | None = None,
+                      markers: Sequence[Marker] = ()) -> Markup:
+    """Several bars per row (one per series, e.g. attendees beside the population), with a
+    legend that names each series next to a swatch of its pattern."""
+    legend_height = 24
+    top_margin = legend_height + (26 if markers else 8)
+    sub = BAR_HEIGHT - 4
+    group_height = len(series) * sub + 2 * (len(series) - 1)
+    height = top_margin + len(groups) * (group_height + ROW_GAP + 4) + 4
+    top = _scale([b.value for g in groups for b in g.bars], scale_max, markers)
+    tones = {s.tone for s in series} | {b.tone for g in groups for b in g.bars}
+    parts = [_open(chart_id, title, desc, height),
+             _patterns(chart_id, {t for t in tones if t in TONES} or {"neutral"})]
+    x = float(LABEL_WIDTH)
+    for item in series:
+        tone = item.tone if item.tone in TONES else "neutral"
+        parts.append(f'<rect x="{x:.1f}" y="4" width="14" height="14"'
+                     f' fill="url(#{chart_id}-{tone})" stroke="{TONES[tone][0]}"/>'
+                     f'<text x="{x + 20:.1f}" y="15" fill="#1d2530">{escape(item.name)}</text>')
+        x += 30 + 7 * len(item.name)
+    bottom = top_margin + len(groups) * (group_height + ROW_GAP + 4) - ROW_GAP
+    parts.append(_markers(markers, top, float(top_margin), bottom))
+    y = float(top_margin)
+    for group in groups:
+        parts.append(_label(group.label, y + group_height / 2 + 4))
+        for i, bar in enumerate(group.bars):
+            parts.append(_bar(chart_id, bar, y + i * (sub + 2), sub, top))
+        y += group_height + ROW_GAP + 4
+    parts.append(_axis(top_margin - 4, bottom))
+    parts.append("</svg>")
+    # Safe markup: every text above went through escape().
+    return Markup("".join(parts))  # noqa: S704  # nosec B704
+
+
+__all__ = ["Bar", "BarGroup", "Marker", "Series", "bar_chart", "grouped_bar_chart"]

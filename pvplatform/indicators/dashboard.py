@@ -1,0 +1,682 @@
+"""The process dashboard's presenter: engine rows in, display sections out, small cells suppressed.
+
+Nothing here computes a figure: values come from the engine's rows (`compute_indicators_and_flags`
+and the extra codes of `funnel`); this module only suppresses, formats and arranges them, and
+builds the charts from the same, already suppressed, cells as the tables beside them.
+
+`suppress(rows, k)` is the reusable small-cell rule of INDICATORS.md ("Privacy of what leaves
+the platform"), for dashboards (k = 5) and, later, exports (k = 10).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask_babel import format_decimal, format_number, format_percent
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from pvplatform.indicators import charts
+from pvplatform.indicators.facts import AssociationAbsence
+from pvplatform.indicators.funnel import DimensionInfo, SessionLabel, StratumInfo
+from pvplatform.indicators.rows import Group, IndicatorRow, Severity
+from pvplatform.indicators.store import flag_key, flag_title
+from pvplatform.indicators.thresholds import Thresholds
+
+MIN_K = 3  # the contract's floor: a smaller k would make suppression meaningless
+DEFAULT_DASHBOARD_K = 5
+
+# Codes whose n counts no person nor anything a person did (duality_count: public values of the
+# catalogue): nothing to protect, nothing to suppress.
+NOT_ABOUT_PEOPLE = frozenset({"duality_count"})
+
+PRIMARY = "small"  # resting on 1 to k-1 people
+SECONDARY = "secondary"  # hidden so that a small cell cannot be recovered by subtraction
+
+
+# ---------------------------------------------------------------- suppression
+
+def _get(row: Any, key: str) -> Any:
+    if isinstance(row, Mapping):
+        return row.get(key)
+    return getattr(row, key, None)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def default_partition(row: Any) -> Hashable | None:
+    """Rows that add up to a reported total, so that hiding one alone would not hide it.
+
+    Categories of a dimension (their total is A), sessions of one per-session code (the pooled
+    no-show rate's n is the sum of the sessions'), and the internal and external attendees (their
+    sum is the "all" row). Other rows stand alone (None)."""
+    code = _get(row, "code")
+    keys = {k: _get(row, k) for k in ("dimension", "category", "group", "public_value",
+                                      "session_id")}
+    if not _blank(keys["category"]):
+        return (code, keys["dimension"], keys["group"], keys["public_value"],
+                keys["session_id"])
+    if not _blank(keys["session_id"]):
+        return (code, "by-session", keys["dimension"], keys["group"], keys["public_value"])
+    if code == "attendees" and keys["group"] in (Group.INTERNAL, Group.EXTERNAL):
+        return (code, "by-group")
+    return None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A row as it may be shown: `value` and `n` are None when suppressed."""
+
+    row: Any
+    reason: str = ""  # "", PRIMARY or SECONDARY
+
+    @property
+    def suppressed(self) -> bool:
+        return bool(self.reason)
+
+    @property
+    def value(self) -> Any:
+        return None if self.reason else _get(self.row, "value")
+
+    @property
+    def n(self) -> int | None:
+        return None if self.reason else _get(self.row, "n")
+
+
+def suppress(rows: Iterable[Any], k: int, *,
+             partition: Callable[[Any], Hashable | None] = default_partition,
+             exempt: frozenset[str] = NOT_ABOUT_PEOPLE) -> list[Cell]:
+    """Small-cell suppression, in the rows' order.
+
+    Primary: a row whose n is between 1 and k-1 is suppressed (a 0 is shown: nobody to protect),
+    unless its code is in `exempt` (an n that counts no people).
+    Secondary: within a partition (rows adding up to a reported total, see default_partition),
+    when exactly one row is suppressed, the next smallest is suppressed too (smallest n first,
+    a non-zero n before a zero, ties in the rows' order), so that subtracting the shown rows
+    from the total gives only the sum of two hidden cells. With two or more suppressed, the
+    total minus the others is already a sum of hidden cells.
+
+    Rows are IndicatorRow objects or dicts with the same keys (code, dimension, category,
+    group, public_value, session_id, value, n). k below the contract's floor of 3 counts as 3.
+    """
+    rows = list(rows)
+    k = max(int(k), MIN_K)
+    reasons = []
+    for row in rows:
+        n = _get(row, "n") or 0
+        small = 1 <= n < k and _get(row, "code") not in exempt
+        reasons.append(PRIMARY if small else "")
+    partitions: dict[Hashable, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        key = partition(row)
+        if key is not None:
+            partitions[key].append(i)
+    for members in partitions.values():
+        hidden = [i for i in members if reasons[i]]
+        shown = [i for i in members if not reasons[i]]
+        if len(hidden) == 1 and shown:
+            def order(i: int) -> tuple[int, int, int]:
+                n = _get(rows[i], "n") or 0
+                return (0 if n > 0 else 1, n, i)
+
+            reasons[min(shown, key=order)] = SECONDARY
+    return [Cell(row, reason) for row, reason in zip(rows, reasons, strict=True)]
+
+
+def dashboard_k(config: Mapping[str, Any]) -> int:
+    """k for dashboards: PV_DASHBOARD_MIN_CELL (default 5), never below 3."""
+    try:
+        k = int(config.get("PV_DASHBOARD_MIN_CELL", DEFAULT_DASHBOARD_K))
+    except (TypeError, ValueError):
+        k = DEFAULT_DASHBOARD_K
+    return max(k, MIN_K)
+
+
+# ---------------------------------------------------------------- formatted figures
+
+PERCENT = "percent"
+COUNT = "count"
+DAYS = "days"
+RATIO = "ratio"
+DELTA = "delta"
+INDEX = "index"  # a number between 0 and 1 that is not a share (Gini, dissimilarity)
+
+
+def _format(value: Any, kind: str) -> str:
+    if kind == PERCENT:
+        return format_percent(value, "#,##0.#%")
+    if kind == COUNT:
+        return format_number(value)
+    if kind == DAYS:
+        return format_decimal(value, "#,##0.#")
+    if kind == DELTA:
+        text = format_decimal(value, "#,##0.00")
+        return "+" + text if value > 0 else text
+    return format_decimal(value, "#,##0.00")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the dashboard with its n, ready to print."""
+
+    cell: Cell | None  # None: the engine gave no such row
+    kind: str
+    k: int
+
+    @property
+    def code(self) -> str:
+        return "" if self.cell is None else str(_get(self.cell.row, "code") or "")
+
+    @property
+    def raw(self) -> float | None:
+        """The value for charts and comparisons (None when suppressed or empty)."""
+        if self.cell is None or self.cell.value is None:
+            return None
+        return float(self.cell.value)
+
+    @property
+    def suppressed(self) -> bool:
+        return self.cell is not None and self.cell.suppressed
+
+    @property
+    def text(self) -> str:
+        if self.cell is not None and self.cell.reason == PRIMARY and self.kind == COUNT:
+            return f"< {self.k}"  # a count between 1 and k-1: its n is itself
+        if self.suppressed:
+            return _("suppressed")
+        if self.raw is None:
+            return _("no data")
+        return _format(self.cell.value, self.kind)  # type: ignore[union-attr]
+
+    @property
+    def n_text(self) -> str:
+        if self.cell is None:
+            return "—"
+        if self.cell.reason == PRIMARY:
+            return f"< {self.k}"
+        if self.cell.reason == SECONDARY:
+            return _("suppressed")
+        return format_number(self.cell.n or 0)
+
+    @property
+    def n(self) -> int | None:
+        return None if self.cell is None else self.cell.n
+
+    @property
+    def with_n(self) -> str:
+        """The figure with its n, for chart labels."""
+        if self.suppressed:
+            return _("suppressed (n %(n)s)", n=self.n_text)
+        return _("%(value)s (n = %(n)s)", value=self.text, n=self.n_text)
+
+
+class Figures:
+    """Cells by key; `get` wraps one in a Figure (a missing row is an empty figure)."""
+
+    def __init__(self, cells: Sequence[Cell], k: int) -> None:
+        self.k = k
+        self._cells = {_key(c.row): c for c in cells}
+
+    def get(self, code: str, kind: str, **keys: Any) -> Figure:
+        key = (code, keys.get("dimension", ""), keys.get("category", ""),
+               str(keys.get("group", "")), keys.get("public_value", ""),
+               keys.get("session_id"))
+        return Figure(self._cells.get(key), kind, self.k)
+
+
+def _key(row: Any) -> tuple[Any, ...]:
+    return (_get(row, "code"), _get(row, "dimension") or "", _get(row, "category") or "",
+            str(_get(row, "group") or ""), _get(row, "public_value") or "",
+            _get(row, "session_id"))
+
+
+# ---------------------------------------------------------------- sections
+
+@dataclass
+class FlagView:
+    code: str
+    title: str
+    severity: str
+    severity_word: str
+    icon: str
+    message: str
+    concerns: list[str]
+    record_id: int | None = None  # a stored flag: it can be acknowledged
+    first_raised_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledgement_note: str | None = None
+    # "": stored and still raised by the figures; UNRECORDED: raised by the figures, stored at
+    # the next refresh; OUTDATED: stored, no longer raised, cleared at the next refresh.
+    status: str = ""
+
+
+UNRECORDED = "unrecorded"
+OUTDATED = "outdated"
+
+
+@dataclass
+class SessionFunnelView:
+    title: str
+    starts_at: datetime
+    held: bool
+    invited: Figure
+    registered: Figure
+    attended: Figure
+    walk_ins: Figure
+    no_show_rate: Figure
+
+
+@dataclass
+class CategoryView:
+    category: str
+    label: str
+    population_share: float | None
+    population_text: str
+    attendee_share: Figure
+    attendees: Figure
+    ratio: Figure
+    band: str  # chart tone: ok, warning, alert, muted
+    band_word: str
+    band_short: str  # the band in a few words, for the chart
+
+
+@dataclass
+class DimensionView:
+    dimension: str
+    label: str
+    placeholder_shares: bool
+    known: Figure  # A, as the n of dissimilarity
+    known_share: Figure
+    dissimilarity: Figure
+    strata_not_reached: Figure
+    categories: list[CategoryView]
+    share_chart: Markup | None = None
+    ratio_chart: Markup | None = None
+
+
+@dataclass
+class PerceptionView:
+    public_value: str
+    name: str
+    internal: Figure
+    external: Figure
+    opposite: bool  # both shown, moved in opposite directions
+    duality: bool  # the contract's value_duality condition holds (a flag is raised)
+    direction: str
+
+
+@dataclass
+class AbsenceView:
+    name: str
+    sessions_in_a_row: int
+    flagged: bool
+
+
+@dataclass
+class Dashboard:
+    as_of: datetime
+    k: int
+    flags: list[FlagView]
+    sessions: list[SessionFunnelView]
+    funnel_chart: Markup | None
+    pooled: dict[str, Figure]
+    dimensions: list[DimensionView]
+    non_participation: dict[str, Figure]
+    attrition: list[tuple[str, Figure]]
+    absences: list[AbsenceView]
+    voice: dict[str, Figure]
+    voice_chart: Markup | None
+    responsiveness: dict[str, Figure]
+    responsiveness_chart: Markup | None
+    perceptions: list[PerceptionView]
+    duality_count: Figure
+    any_suppressed: bool = False
+
+
+def _severity(severity: str) -> tuple[str, str]:
+    if severity == Severity.ALERT:
+        return _("Alert"), "▲"
+    return _("Warning"), "●"
+
+
+def _group_word(group: str) -> str:
+    return {
+        Group.INTERNAL: _("internal (managers and elected officials)"),
+        Group.EXTERNAL: _("external (residents and associations)"),
+        Group.ALL: _("everyone"),
+    }.get(group, group)
+
+
+def _concerns(flag: Any, sessions: Mapping[int, str], associations: Mapping[int, str],
+              categories: Mapping[tuple[str, str], str], dimensions: Mapping[str, str],
+              values: Mapping[str, str]) -> list[str]:
+    words = []
+    dimension, category = _get(flag, "dimension"), _get(flag, "category")
+    if dimension:
+        label = categories.get((dimension, category or ""), category or "")
+        name = dimensions.get(dimension, dimension)
+        words.append(_("%(dimension)s: %(category)s", dimension=name, category=label)
+                     if category else _("Dimension: %(dimension)s", dimension=name))
+    session_id = _get(flag, "session_id")
+    if session_id is not None:
+        words.append(_("Session: %(title)s",
+                       title=sessions.get(session_id, _("deleted session"))))
+    association_id = _get(flag, "association_id")
+    if association_id is not None:
+        words.append(_("Association: %(name)s",
+                       name=associations.get(association_id, _("deleted association"))))
+    group = _get(flag, "group")
+    if group:
+        words.append(_("Group: %(group)s", group=_group_word(str(group))))
+    value = _get(flag, "public_value")
+    if value:
+        words.append(_("Public value: %(name)s", name=values.get(value, value)))
+    if not words:
+        words.append(_("The whole process"))
+    return words
+
+
+def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
+               associations: Mapping[int, str], categories: Mapping[tuple[str, str], str],
+               values: Mapping[str, str], dimensions: Mapping[str, str] | None = None,
+               status: str = "") -> list[FlagView]:
+    """Flags (engine FlagRow or stored FlagRecord), alerts first."""
+    views = []
+    for flag in flags:
+        severity = str(_get(flag, "severity"))
+        word, icon = _severity(severity)
+        stored = hasattr(flag, "first_raised_at")
+        message = flag.message_text if hasattr(flag, "message_text") else str(flag.message)
+        acknowledged_by = getattr(flag, "acknowledged_by", None) if stored else None
+        views.append(FlagView(
+            code=flag.code, title=flag_title(flag.code), severity=severity,
+            severity_word=word, icon=icon, message=message,
+            concerns=_concerns(flag, sessions, associations, categories, dimensions or {},
+                               values),
+            record_id=flag.id if stored else None,
+            first_raised_at=flag.first_raised_at if stored else None,
+            acknowledged_at=getattr(flag, "acknowledged_at", None),
+            acknowledged_by=getattr(acknowledged_by, "display_name", None),
+            acknowledgement_note=getattr(flag, "acknowledgement_note", None),
+            status=status,
+        ))
+    views.sort(key=lambda v: (0 if v.severity == Severity.ALERT else 1))
+    return views
+
+
+def _band(ratio: Figure, t: Thresholds) -> tuple[str, str, str]:
+    """(tone, words, short words) of a representation ratio in the flag bands."""
+    if ratio.suppressed:
+        return "muted", _("suppressed"), _("suppressed")
+    value = ratio.raw
+    if value is None:
+        return "muted", _("no data"), _("no data")
+    if value < t.under_representation_alert:
+        return "alert", _("alert: strongly under-represented"), _("alert, under")
+    if value < t.under_representation_warning:
+        return "warning", _("warning: under-represented"), _("warning, under")
+    if value > t.over_representation_alert:
+        return "alert", _("alert: strongly over-represented"), _("alert, over")
+    if value > t.over_representation_warning:
+        return "warning", _("warning: over-represented"), _("warning, over")
+    return "ok", _("in the expected range"), _("in range")
+
+
+def _share_text(value: float | None) -> str:
+    return _("no data") if value is None else format_percent(value, "#,##0.#%")
+
+
+def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tuple[str, str],
+                StratumInfo], t: Thresholds, dimensions_info: Mapping[str, DimensionInfo]
+                ) -> list[DimensionView]:
+    dimensions = []
+    names = sorted({r.dimension for r in rows if r.code == "known_share"})
+    for dimension in names:
+        categories = []
+        for row in rows:
+            if row.code != "representation_ratio" or row.dimension != dimension:
+                continue
+            info = strata.get((dimension, row.category), StratumInfo(row.category, None))
+            ratio = fig.get("representation_ratio", RATIO, dimension=dimension,
+                            category=row.category)
+            band, word, short = _band(ratio, t)
+            categories.append(CategoryView(
+                category=row.category, label=info.label, population_share=info.share,
+                population_text=_share_text(info.share),
+                attendee_share=fig.get("attendee_share", PERCENT, dimension=dimension,
+                                       category=row.category),
+                attendees=fig.get("representation_ratio", COUNT, dimension=dimension,
+                                  category=row.category),
+                ratio=ratio, band=band, band_word=word, band_short=short,
+            ))
+        info = dimensions_info.get(dimension, DimensionInfo(dimension, False))
+        view = DimensionView(
+            dimension=dimension, label=info.label, placeholder_shares=info.placeholder_shares,
+            known=fig.get("dissimilarity", COUNT, dimension=dimension),
+            known_share=fig.get("known_share", PERCENT, dimension=dimension),
+            dissimilarity=fig.get("dissimilarity", INDEX, dimension=dimension),
+            strata_not_reached=fig.get("strata_not_reached", COUNT, dimension=dimension),
+            categories=categories,
+        )
+        if categories:
+            view.share_chart = _share_chart(view)
+            view.ratio_chart = _ratio_chart(view, t)
+        dimensions.append(view)
+    return dimensions
+
+
+def _chart_id(*parts: str) -> str:
+    cleaned = "-".join("".join(ch if ch.isalnum() else "_" for ch in p) for p in parts)
+    return "chart-" + cleaned
+
+
+def _share_chart(view: DimensionView) -> Markup:
+    attendees = _("External attendees")
+    population = _("Population")
+    groups = []
+    for cat in view.categories:
+        groups.append(charts.BarGroup(cat.label, (
+            charts.Bar(attendees, cat.attendee_share.raw,
+                       _("%(value)s of attendees", value=cat.attendee_share.text)
+                       if not cat.attendee_share.suppressed else _("suppressed"),
+                       "s-attendees"),
+            charts.Bar(population, cat.population_share,
+                       _("%(value)s of the population", value=cat.population_text),
+                       "reference"),
+        )))
+    return charts.grouped_bar_chart(
+        _chart_id("share", view.dimension),
+        _("Attendee share beside population share: %(dimension)s", dimension=view.label),
+        _("For each category of %(dimension)s, the share of the external attendees whose "
+          "category is known, beside the category's share of the population. The table "
+          "below gives the same figures.", dimension=view.label),
+        [charts.Series(attendees, "s-attendees"), charts.Series(population, "reference")],
+        groups, scale_max=1.0)
+
+
+RATIO_SCALE = 2.5
+
+
+def _ratio_chart(view: DimensionView, t: Thresholds) -> Markup:
+    bars = [charts.Bar(cat.label, cat.ratio.raw,
+                       cat.ratio.text if cat.ratio.raw is None
+                       else f"{cat.ratio.text} · {cat.band_short}", cat.band)
+            for cat in view.categories]
+    markers = [charts.Marker(value, format_decimal(value, "#,##0.##"))
+               for value in sorted({t.under_representation_alert,
+                                    t.under_representation_warning, 1.0,
+                                    t.over_representation_warning,
+                                    t.over_representation_alert})]
+    return charts.bar_chart(
+        _chart_id("ratio", view.dimension),
+        _("Representation ratio: %(dimension)s", dimension=view.label),
+        _("Representation ratio of each category of %(dimension)s: 1 means attendees mirror the "
+          "population; dashed lines mark the warning and alert bands. Bars beyond "
+          "%(max)s are cut and marked with an arrow. The table below gives the same figures.",
+          dimension=view.label, max=format_decimal(RATIO_SCALE)),
+        bars, scale_max=RATIO_SCALE, markers=markers)
+
+
+def _funnel_chart(sessions: Sequence[SessionFunnelView]) -> Markup | None:
+    if not sessions:
+        return None
+    names = [(_("Invited"), "s-invited"), (_("Registered"), "s-registered"),
+             (_("Attended"), "s-attended"), (_("Walk-ins"), "s-walk-ins")]
+    groups = []
+    for session in sessions:
+        figures = (session.invited, session.registered, session.attended, session.walk_ins)
+        groups.append(charts.BarGroup(session.title, tuple(
+            charts.Bar(name, figure.raw, f"{name}: {figure.text}", tone)
+            for (name, tone), figure in zip(names, figures, strict=True)
+        )))
+    return charts.grouped_bar_chart(
+        "chart-funnel", _("Participation funnel per session"),
+        _("For each session: people invited, registered, attended, and walk-ins (attendees "
+          "without a registration). The table below gives the same figures."),
+        [charts.Series(name, tone) for name, tone in names], groups)
+
+
+def _rates_chart(chart_id: str, title: str, desc: str, items: Sequence[tuple[str, Figure]],
+                 marker: float | None = None) -> Markup:
+    bars = [charts.Bar(label, figure.raw, figure.with_n) for label, figure in items]
+    markers = [charts.Marker(marker, format_percent(marker))] if marker is not None else []
+    return charts.bar_chart(chart_id, title, desc, bars, scale_max=1.0, markers=markers)
+
+
+def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
+                    extra_rows: Sequence[IndicatorRow], sessions: Sequence[SessionLabel],
+                    flags: Sequence[Any], thresholds: Thresholds,
+                    strata: Mapping[tuple[str, str], StratumInfo],
+                    public_values: Mapping[str, str],
+                    absences: Sequence[AssociationAbsence],
+                    associations: Mapping[int, str],
+                    stored: Sequence[Any] | None = None,
+                    outdated: Sequence[Any] = (),
+                    dimensions: Mapping[str, DimensionInfo] | None = None) -> Dashboard:
+    """`flags` are the engine's flags for the same instant as the rows. `stored`, when given,
+    are the stored active flags the engine still raises (shown with their history and
+    acknowledgement instead of their computed twin); `outdated` the stored ones it no longer
+    raises."""
+    all_rows = list(rows) + list(extra_rows)
+    cells = suppress(all_rows, k)
+    fig = Figures(cells, k)
+    session_titles = {s.id: s.title for s in sessions}
+
+    funnel = []
+    for s in sessions:
+        funnel.append(SessionFunnelView(
+            title=s.title, starts_at=s.starts_at, held=s.held,
+            invited=fig.get("session_invited", COUNT, session_id=s.id),
+            registered=fig.get("session_registered", COUNT, session_id=s.id),
+            attended=fig.get("session_attended", COUNT, session_id=s.id),
+            walk_ins=fig.get("session_walk_ins", COUNT, session_id=s.id),
+            no_show_rate=fig.get("no_show_rate", PERCENT, session_id=s.id),
+        ))
+    held = [s for s in funnel if s.held]
+    pooled = {
+        "uptake_rate": fig.get("uptake_rate", PERCENT),
+        "invited_not_registered": fig.get("invited_not_registered", COUNT),
+        "no_show_rate": fig.get("no_show_rate", PERCENT),
+        "registered_no_show": fig.get("registered_no_show", COUNT),
+    }
+
+    non_participation = {
+        "registered_no_show": pooled["registered_no_show"],
+        "no_show_rate": pooled["no_show_rate"],
+        "invited_not_registered": pooled["invited_not_registered"],
+        "dropped_out": fig.get("dropped_out", COUNT),
+        "retention": fig.get("retention", PERCENT),
+    }
+    with_attrition = {r.session_id for r in rows if r.code == "attrition"}
+    attrition = [(s.title, fig.get("attrition", PERCENT, session_id=s.id))
+                 for s in sessions if s.id in with_attrition]
+    flagged = {_get(f, "association_id") for f in flags
+               if _get(f, "code") == "absent_invited_association"}
+    absence_views = [AbsenceView(a.name, a.sessions_in_a_row, a.association_id in flagged)
+                     for a in sorted(absences, key=lambda a: (-a.sessions_in_a_row, a.name))]
+
+    voice = {
+        "active_participants": fig.get("active_participants", COUNT),
+        "attendees": fig.get("attendees", COUNT, group=Group.ALL),
+        "attendees_internal": fig.get("attendees", COUNT, group=Group.INTERNAL),
+        "attendees_external": fig.get("attendees", COUNT, group=Group.EXTERNAL),
+        "contribution_gini": fig.get("contribution_gini", INDEX),
+        "top10_share": fig.get("top10_share", PERCENT),
+        "internal_voice_share": fig.get("internal_voice_share", PERCENT),
+    }
+    voice_chart = _rates_chart(
+        "chart-voice", _("Equality of voice"),
+        _("Share of all proposals and comments written by the most active tenth of "
+          "contributors, and by managers and elected officials; the dashed line marks one "
+          "half. The table below gives the same figures."),
+        [(_("Most active tenth"), voice["top10_share"]),
+         (_("Internal participants"), voice["internal_voice_share"])],
+        marker=0.5)
+
+    responsiveness = {
+        "answer_rate": fig.get("answer_rate", PERCENT),
+        "median_days_to_answer": fig.get("median_days_to_answer", DAYS),
+        "answered_within_30d_rate": fig.get("answered_within_30d_rate", PERCENT),
+        "oldest_unanswered_days": fig.get("oldest_unanswered_days", DAYS),
+        "reasoned_rejection_rate": fig.get("reasoned_rejection_rate", PERCENT),
+    }
+    responsiveness_chart = _rates_chart(
+        "chart-responsiveness", _("Responsiveness"),
+        _("Share of proposals answered, of proposals answered within 30 days, and of "
+          "rejections that state their reasons. The table below gives the same figures."),
+        [(_("Answered"), responsiveness["answer_rate"]),
+         (_("Answered within 30 days"), responsiveness["answered_within_30d_rate"]),
+         (_("Rejections with reasons"), responsiveness["reasoned_rejection_rate"])])
+
+    duality_values = {_get(f, "public_value") for f in flags if _get(f, "code") == "value_duality"}
+    perceptions = []
+    for code in sorted({r.public_value for r in rows if r.code == "perception_delta"}):
+        internal = fig.get("perception_delta", DELTA, group=Group.INTERNAL, public_value=code)
+        external = fig.get("perception_delta", DELTA, group=Group.EXTERNAL, public_value=code)
+        opposite = (internal.raw is not None and external.raw is not None
+                    and internal.raw * external.raw < 0)
+        duality = code in duality_values
+        if duality:
+            direction = _("Opposite directions: value duality")
+        elif opposite:
+            direction = _("Opposite directions")
+        elif internal.raw is None or external.raw is None:
+            direction = _("Not measured in both groups")
+        else:
+            direction = _("Same direction, or no change")
+        perceptions.append(PerceptionView(code, public_values.get(code, code), internal,
+                                          external, opposite, duality, direction))
+
+    labels = {"sessions": session_titles, "associations": associations,
+              "categories": {key: info.label for key, info in strata.items()},
+              "dimensions": {code: info.label for code, info in (dimensions or {}).items()},
+              "values": public_values}
+    if stored is None:
+        shown_flags = flag_views(flags, **labels)
+    else:
+        recorded = {(r.code, r.key) for r in stored}
+        unrecorded = [f for f in flags if (f.code, flag_key(f)) not in recorded]
+        shown_flags = (flag_views(stored, **labels)
+                       + flag_views(unrecorded, **labels, status=UNRECORDED)
+                       + flag_views(outdated, **labels, status=OUTDATED))
+        shown_flags.sort(key=lambda v: (0 if v.severity == Severity.ALERT else 1))
+    dashboard = Dashboard(
+        as_of=as_of, k=max(k, MIN_K),
+        flags=shown_flags,
+        sessions=funnel, funnel_chart=_funnel_chart(held), pooled=pooled,
+        dimensions=_dimensions(fig, rows, strata, thresholds, dimensions or {}),
+        non_participation=non_participation, attrition=attrition, absences=absence_views,
+        voice=voice, voice_chart=voice_chart,
+        responsiveness=responsiveness, responsiveness_chart=responsiveness_chart,
+        perceptions=perceptions,
+        duality_count=fig.get("duality_count", COUNT),
+        any_suppressed=any(c.suppressed for c in cells),
+    )
+    return dashboard

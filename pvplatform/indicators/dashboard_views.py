@@ -1,0 +1,108 @@
+"""The process dashboard: flags first, then the funnel, representativeness, non-participation,
+voice, responsiveness and perceived public value (UX.md), current at every visit.
+
+Every figure comes from one reading of the engine (`compute_indicators_and_flags`) plus the extra
+codes of `funnel`; the presenter (`dashboard.py`) only suppresses, formats and draws them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, current_app, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from pvplatform.auth.permissions import can_manage_process, can_view_dashboard
+from pvplatform.core.lookup import get_or_404
+from pvplatform.db import utcnow
+from pvplatform.errors import ValidationFailed
+from pvplatform.extensions import db
+from pvplatform.feedback.models import PublicValue
+from pvplatform.indicators import store
+from pvplatform.indicators.dashboard import build_dashboard, dashboard_k
+from pvplatform.indicators.facts import association_absences
+from pvplatform.indicators.flags import compute_indicators_and_flags
+from pvplatform.indicators.funnel import (
+    attendee_share_rows,
+    dimension_labels,
+    reference_shares,
+    session_funnel,
+)
+from pvplatform.indicators.views import acknowledge_form, bp
+from pvplatform.processes.models import Process
+
+AS_OF_MAX_LENGTH = 40
+
+
+def parse_as_of(raw: str | None) -> datetime | None:
+    """?as_of=ISO 8601 with an offset (2026-03-01T00:00:00+00:00 or ...Z); None when absent.
+    A naive or unreadable instant is refused (422): a dashboard must not guess a time zone."""
+    if raw is None or raw == "":
+        return None
+    message = _("Give the instant as an ISO 8601 date and time with its offset, for example "
+                "2026-03-01T00:00:00+01:00.")
+    if len(raw) > AS_OF_MAX_LENGTH:
+        raise ValidationFailed(message, field="as_of")
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValidationFailed(message, field="as_of") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationFailed(message, field="as_of")
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValidationFailed(message, field="as_of") from None
+
+
+@bp.get("/manage/processes/<int:process_id>/dashboard")
+@login_required
+def dashboard(process_id: int):
+    process = get_or_404(Process, process_id)
+    if not can_view_dashboard(current_user, process):
+        abort(403)
+    as_of = parse_as_of(request.args.get("as_of"))
+    live = as_of is None
+    if as_of is None:
+        as_of = utcnow()
+
+    thresholds = store.thresholds_for(process.id)
+    rows, computed = compute_indicators_and_flags(process.id, as_of, thresholds)
+    funnel_rows, sessions = session_funnel(process.id, as_of)
+    extra_rows = funnel_rows + attendee_share_rows(rows)
+    absences = association_absences(process.id, as_of)
+
+    # Stored flags (with their history and acknowledgement) describe the present: a dashboard
+    # of another instant shows the flags computed for that instant instead.
+    stored: list[Any] | None = None
+    outdated: list[Any] = []
+    if live:
+        records = store.active_flags(process.id)
+        raised = {(f.code, store.flag_key(f)) for f in computed}
+        stored = [r for r in records if (r.code, r.key) in raised]
+        outdated = [r for r in records if (r.code, r.key) not in raised]
+    associations = {a.association_id: a.name for a in absences}
+    for record in (stored or []) + outdated:
+        if record.association is not None:
+            associations.setdefault(record.association.id, record.association.name)
+    public_values = dict(db.session.execute(
+        sa.select(PublicValue.code, PublicValue.name)
+        .where(PublicValue.process_id == process.id).order_by(PublicValue.code)).all())
+
+    view = build_dashboard(
+        as_of=as_of, k=dashboard_k(current_app.config), rows=rows, extra_rows=extra_rows,
+        sessions=sessions, flags=computed, thresholds=thresholds,
+        strata=reference_shares(process.id), public_values=public_values, absences=absences,
+        associations=associations, stored=stored, outdated=outdated,
+        dimensions=dimension_labels(process.id))
+
+    forms = {}
+    if live and can_manage_process(current_user, process):
+        forms = {record.id: acknowledge_form(record) for record in stored or []}
+    # The ledger (who stayed away, and why) is another feature: linked when it is installed.
+    ledger = "ledger.process_ledger" in current_app.view_functions
+    return render_template("indicators/dashboard.html", process=process, d=view, live=live,
+                           forms=forms, ledger=ledger)

@@ -1,0 +1,177 @@
+"""Figures the dashboard shows beyond the contract's codes (INDICATORS.md allows extra codes).
+
+The contract's rows give no per-session invitation count, attendance count or walk-in count, and
+no population share beside the attendee share, so they are computed here, with the engine's own
+definitions (the `_Scope` CTEs of `facts`), in a fixed number of statements:
+
+- `session_invited` (session_id, every session of the process): distinct participants invited
+  to the session at or before T (invitations addressed to an association left out, as for
+  uptake_rate); n the same.
+- `session_registered` (session_id, every session): live registrations of the session (as in
+  no_show_rate); n the same.
+- `session_attended` (session_id, held sessions): attendees of the session (checked in at or
+  before T); n the same.
+- `session_walk_ins` (session_id, held sessions): attendees of the session without a live
+  registration for it; n the same.
+- `attendee_share` (dimension, category): a_c / A, from the representation_ratio (a_c) and
+  dissimilarity (A) rows; n = a_c.
+
+For a held session, attended = registered - no-shows + walk-ins. `reference_shares` gives the
+normalised population share (and label) of each stratum: reference data, not a figure about
+people.
+
+These codes are not part of `compute_indicators` (whose rows must equal the contract's expected
+files); the dashboard asks for them beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from pvplatform.extensions import db
+from pvplatform.indicators.engine import check_instant
+from pvplatform.indicators.facts import _Scope
+from pvplatform.indicators.rows import IndicatorRow, ratio
+from pvplatform.indicators.sql import binary_order
+from pvplatform.participation.models import Dimension, Stratum
+from pvplatform.sessions.models import Invitation, Meeting
+
+FUNNEL_CODES = ("session_invited", "session_registered", "session_attended", "session_walk_ins")
+
+
+@dataclass(frozen=True)
+class SessionLabel:
+    id: int
+    title: str
+    starts_at: datetime
+    held: bool
+
+
+def _int(value: object) -> int:
+    return int(value) if value is not None else 0  # type: ignore[call-overload]
+
+
+def session_funnel(process_id: int, as_of: datetime
+                   ) -> tuple[list[IndicatorRow], list[SessionLabel]]:
+    """Funnel rows of every session of the process as of T, in the engine's session order, with
+    the sessions' titles and start instants (one SQL statement)."""
+    as_of = check_instant(as_of)
+    s = _Scope(process_id, as_of)
+    invited = (
+        sa.select(Invitation.meeting_id.label("sid"),
+                  sa.func.count(sa.distinct(Invitation.participant_id)).label("n"))
+        .where(
+            Invitation.meeting_id.in_(s.process_sessions),
+            Invitation.participant_id.is_not(None),
+            Invitation.invited_at <= as_of,
+        )
+        .group_by(Invitation.meeting_id)
+        .subquery()
+    )
+    registered = (
+        sa.select(s.live.c.sid, sa.func.count().label("n"))
+        .group_by(s.live.c.sid)
+        .subquery()
+    )
+    # `att` holds one row per attendance (unique per session and person) and `live` one per
+    # (session, person): the outer join neither loses nor doubles an attendee.
+    attended = (
+        sa.select(
+            s.held.c.id.label("sid"),
+            sa.func.count().label("n"),
+            sa.func.count(sa.case((s.live.c.pid.is_(None), 1))).label("walk_ins"),
+        )
+        .select_from(
+            s.att.join(s.held, s.held.c.k == s.att.c.k).outerjoin(
+                s.live, sa.and_(s.live.c.sid == s.held.c.id, s.live.c.pid == s.att.c.pid))
+        )
+        .group_by(s.held.c.id)
+        .subquery()
+    )
+    reference = sa.func.coalesce(Meeting.external_ref, sa.cast(Meeting.id, sa.String))
+    result = db.session.execute(
+        sa.select(
+            Meeting.id, Meeting.title, Meeting.starts_at,
+            sa.func.coalesce(invited.c.n, 0),
+            sa.func.coalesce(registered.c.n, 0),
+            sa.func.coalesce(attended.c.n, 0),
+            sa.func.coalesce(attended.c.walk_ins, 0),
+        )
+        .outerjoin(invited, invited.c.sid == Meeting.id)
+        .outerjoin(registered, registered.c.sid == Meeting.id)
+        .outerjoin(attended, attended.c.sid == Meeting.id)
+        .where(Meeting.process_id == process_id)
+        .order_by(Meeting.starts_at, binary_order(reference))
+    ).all()
+    rows: list[IndicatorRow] = []
+    labels: list[SessionLabel] = []
+    for sid, title, starts_at, n_invited, n_registered, n_attended, n_walk_ins in result:
+        held = starts_at <= as_of
+        labels.append(SessionLabel(sid, title, starts_at, held))
+        n_invited, n_registered = _int(n_invited), _int(n_registered)
+        rows.append(IndicatorRow("session_invited", n_invited, n_invited, session_id=sid))
+        rows.append(IndicatorRow("session_registered", n_registered, n_registered,
+                                 session_id=sid))
+        if held:
+            n_attended, n_walk_ins = _int(n_attended), _int(n_walk_ins)
+            rows.append(IndicatorRow("session_attended", n_attended, n_attended,
+                                     session_id=sid))
+            rows.append(IndicatorRow("session_walk_ins", n_walk_ins, n_walk_ins,
+                                     session_id=sid))
+    return rows, labels
+
+
+def attendee_share_rows(rows: list[IndicatorRow]) -> list[IndicatorRow]:
+    """a_c / A per stratum, from the engine's representation_ratio (a_c) and dissimilarity (A)
+    rows: no second reading of the database, so the share always matches the ratio beside it."""
+    known = {r.dimension: r.n for r in rows if r.code == "dissimilarity"}
+    return [
+        IndicatorRow("attendee_share", ratio(r.n, known.get(r.dimension, 0)), r.n,
+                     dimension=r.dimension, category=r.category)
+        for r in rows if r.code == "representation_ratio"
+    ]
+
+
+@dataclass(frozen=True)
+class StratumInfo:
+    label: str
+    share: float | None
+
+
+def reference_shares(process_id: int) -> dict[tuple[str, str], StratumInfo]:
+    """(dimension, category) -> its label and population share normalised to sum to 1 per
+    dimension, as the engine does (None when a dimension's shares sum to 0)."""
+    strata = db.session.execute(
+        sa.select(Stratum.dimension, Stratum.category, Stratum.population_share, Stratum.label)
+        .where(Stratum.process_id == process_id)
+        .order_by(Stratum.dimension, Stratum.category)
+    ).all()
+    totals: dict[str, float] = {}
+    for dimension, _category, share, _label in strata:
+        totals[dimension] = totals.get(dimension, 0.0) + float(share)
+    return {
+        (dimension, category): StratumInfo(
+            label or category,
+            float(share) / totals[dimension] if totals[dimension] > 0 else None)
+        for dimension, category, share, label in strata
+    }
+
+
+@dataclass(frozen=True)
+class DimensionInfo:
+    label: str
+    placeholder_shares: bool  # equal shares set by default, waiting for census figures
+
+
+def dimension_labels(process_id: int) -> dict[str, DimensionInfo]:
+    """Labels of the process's demographic questions (an imported package may have none: the
+    dashboard then shows the dimension's code)."""
+    return {
+        code: DimensionInfo(label or code, bool(placeholder))
+        for code, label, placeholder in db.session.execute(
+            sa.select(Dimension.code, Dimension.label, Dimension.placeholder_shares)
+            .where(Dimension.process_id == process_id).order_by(Dimension.code))
+    }

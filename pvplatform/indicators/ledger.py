@@ -1,0 +1,166 @@
+"""The engine's figures behind the staff ledger pages, and the engine's own definitions (held
+sessions, their order, dropping out) for the ledger's lists of who.
+
+The ledger pages print the contract's rows (INDICATORS.md) and, per held session, the no-show
+count those rows rest on: both come from one `gather`, so a page never shows a number that the
+dashboard, an export or the CLI would compute differently. The lists of names are built on the
+same `_Scope` CTEs, so that a list and its figure cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pvplatform.extensions import db
+from pvplatform.indicators.engine import check_instant, indicator_rows
+from pvplatform.indicators.facts import _Scope, gather
+from pvplatform.indicators.flags import flag_rows
+from pvplatform.indicators.rows import FlagRow, IndicatorRow
+from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
+
+LEDGER_FLAG = "absent_invited_association"
+
+
+@dataclass(frozen=True)
+class SessionFigures:
+    """One held session as the engine sees it at T."""
+
+    id: int
+    k: int  # 1 for the first held session
+    title: str
+    attendees: int
+    live_registrations: int  # n of its no_show_rate row
+    no_shows: int  # numerator of its no_show_rate row
+    no_show_rate: float | None
+
+
+@dataclass(frozen=True)
+class LedgerFigures:
+    process_id: int
+    as_of: datetime
+    rows: list[IndicatorRow]
+    sessions: list[SessionFigures]
+    flags: list[FlagRow] = field(default_factory=list)  # absent_invited_association rows
+
+    def row(self, code: str, **keys: Any) -> IndicatorRow | None:
+        for r in self.rows:
+            if r.code == code and all(getattr(r, k) == v for k, v in keys.items()):
+                return r
+        return None
+
+    def _value(self, code: str, **keys: Any) -> Any:
+        r = self.row(code, **keys)
+        return r.value if r is not None else None
+
+    @property
+    def held_count(self) -> int:
+        return len(self.sessions)
+
+    @property
+    def attendees(self) -> int:
+        return int(self._value("attendees", group="all") or 0)
+
+    @property
+    def invitation_pairs(self) -> int:
+        r = self.row("uptake_rate")
+        return r.n if r is not None else 0
+
+    @property
+    def uptake_rate(self) -> float | None:
+        return self._value("uptake_rate")
+
+    @property
+    def invited_not_registered(self) -> int:
+        return int(self._value("invited_not_registered") or 0)
+
+    @property
+    def live_registrations(self) -> int:
+        r = self.row("registered_no_show")
+        return r.n if r is not None else 0
+
+    @property
+    def registered_no_show(self) -> int:
+        return int(self._value("registered_no_show") or 0)
+
+    @property
+    def no_show_rate(self) -> float | None:
+        return self._value("no_show_rate", session_id=None)
+
+    @property
+    def dropped_out(self) -> int:
+        return int(self._value("dropped_out") or 0)
+
+    def session(self, session_id: int) -> SessionFigures | None:
+        return next((s for s in self.sessions if s.id == session_id), None)
+
+
+def process_thresholds(process_id: int) -> Thresholds:
+    """The process's thresholds: its stored values over the defaults (unknown names ignored)."""
+    from pvplatform.indicators.models import ProcessThreshold
+
+    rows = db.session.execute(
+        sa.select(ProcessThreshold.name, ProcessThreshold.value)
+        .where(ProcessThreshold.process_id == process_id)
+        .order_by(ProcessThreshold.name)
+    ).all()
+    changes: dict[str, Any] = {}
+    for name, value in rows:
+        default = getattr(DEFAULTS, name, None)
+        if default is None or value is None:
+            continue
+        changes[name] = int(value) if isinstance(default, int) else float(value)
+    return replace(DEFAULTS, **changes) if changes else DEFAULTS
+
+
+def ledger_figures(process_id: int, as_of: datetime,
+                   thresholds: Thresholds | None = None) -> LedgerFigures:
+    """The contract's rows and the absent-association flags of one process as of T, with each
+    held session's no-show count, from one reading of the database (raises NotFound)."""
+    as_of = check_instant(as_of)
+    t = thresholds or process_thresholds(process_id)
+    facts = gather(process_id, as_of, alert_days=t.unanswered_alert_days,
+                   warning_days=t.unanswered_warning_days)
+    rows = indicator_rows(facts)
+    rates = {r.session_id: r.value for r in rows
+             if r.code == "no_show_rate" and r.session_id is not None}
+    sessions = [SessionFigures(s.id, s.k, s.title, s.attendees, s.live_registrations,
+                               s.no_shows, rates.get(s.id)) for s in facts.sessions]
+    flags = [f for f in flag_rows(facts, t) if f.code == LEDGER_FLAG]
+    return LedgerFigures(process_id, as_of, rows, sessions, flags)
+
+
+@dataclass(frozen=True)
+class HeldSession:
+    id: int
+    k: int
+    title: str
+
+
+def held_sessions(process_id: int, as_of: datetime) -> list[HeldSession]:
+    """The held sessions in the engine's order (starts_at, then the reference in plain order)."""
+    scope = _Scope(process_id, check_instant(as_of))
+    rows = db.session.execute(
+        sa.select(scope.held.c.id, scope.held.c.k, scope.held.c.title).order_by(scope.held.c.k)
+    ).all()
+    return [HeldSession(r[0], int(r[1]), r[2]) for r in rows]
+
+
+def dropped_out_subquery(process_id: int, as_of: datetime) -> sa.Subquery:
+    """Participants who dropped out as of T, with the rank of the last held session they
+    attended (`pid`, `last_k`): the engine's dropped_out, one row per person it counts."""
+    scope = _Scope(process_id, check_instant(as_of))
+    held_count = sa.select(sa.func.count()).select_from(scope.held).scalar_subquery()
+    per_person = (
+        sa.select(scope.att.c.pid.label("pid"), sa.func.max(scope.att.c.k).label("last_k"))
+        .group_by(scope.att.c.pid)
+        .subquery()
+    )
+    return (
+        sa.select(per_person.c.pid, per_person.c.last_k)
+        .where(held_count >= 3, per_person.c.last_k <= held_count - 2)
+        .subquery("dropped")
+    )

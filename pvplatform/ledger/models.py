@@ -1,0 +1,60 @@
+"""Absence requests: asking invitees who did not register and registrants who did not come why,
+so that the ledger knows not only who stayed away but what kept them away."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from pvplatform.db import UTCDateTime, enum_column, utcnow
+from pvplatform.extensions import db
+from pvplatform.participation.models import Participant
+from pvplatform.sessions.models import Meeting
+
+OTHER_TEXT_MAX = 500
+
+
+class AbsenceKind(StrEnum):
+    NOT_REGISTERED = "not_registered"  # invited, never registered
+    NO_SHOW = "no_show"  # registered, did not come
+
+
+class AbsenceReason(StrEnum):
+    TIME = "time"
+    PLACE = "place"
+    CARE_DUTIES = "care_duties"
+    NOT_INFORMED = "not_informed"
+    NOT_INTERESTED = "not_interested"
+    ACCESSIBILITY = "accessibility"
+    LANGUAGE = "language"
+    ONLINE_ONLY = "online_only"
+    OTHER = "other"
+
+
+class AbsenceRequest(db.Model):
+    """One question per person and session; answering again replaces the previous answer."""
+
+    __tablename__ = "absence_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+                                            index=True)
+    participant_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("participants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[AbsenceKind] = mapped_column(enum_column(AbsenceKind))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[AbsenceReason | None] = mapped_column(enum_column(AbsenceReason))
+    other_text: Mapped[str | None] = mapped_column(sa.String(OTHER_TEXT_MAX))
+
+    meeting: Mapped[Meeting] = relationship()
+    participant: Mapped[Participant] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("meeting_id", "participant_id"),
+        sa.CheckConstraint("(reason IS NULL) = (answered_at IS NULL)", name="answer_complete"),
+    )

@@ -1,0 +1,380 @@
+"""Demographics: staff define the dimensions and the reference population of a process; people
+give (or change, or withdraw) their own answers with consent. No route takes a participant id:
+a person only ever reaches their own answers, and staff pages never show anyone's."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+
+from pvplatform.auth import permissions
+from pvplatform.core.i18n import town_zone, utc_to_local
+from pvplatform.core.lookup import get_or_404
+from pvplatform.core.redirects import safe_next
+from pvplatform.db import utcnow
+from pvplatform.errors import ValidationFailed
+from pvplatform.extensions import db
+from pvplatform.participation import demographics as demo
+from pvplatform.participation.forms import (
+    NEXT_MAX,
+    CategoryEditForm,
+    CategoryForm,
+    DimensionEditForm,
+    DimensionForm,
+    ReferenceUploadForm,
+    answer_field_name,
+    demographics_form,
+    reference_form,
+    share_field_name,
+)
+from pvplatform.participation.models import Dimension, ParticipantAttribute, Stratum
+from pvplatform.participation.services import find_participant, participant_for
+from pvplatform.processes.models import Process
+
+bp = Blueprint("participation", __name__)
+
+CSV_MAX_BYTES = 1024 * 1024
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        abort(403)
+
+
+def _require_manager(process: Process | None = None) -> None:
+    _require(permissions.can_manage_process(current_user, process))
+
+
+def _town_today() -> date:
+    return utc_to_local(utcnow(), town_zone()).date()
+
+
+def _show_error(form: FlaskForm, err: ValidationFailed) -> None:
+    target = form._fields.get(err.field) if err.field else None
+    if target is not None:
+        target.errors = [*target.errors, err.message]
+    else:
+        form.form_errors.append(err.message)
+
+
+def _category_prefix(dimension_id: int) -> str:
+    return f"c{dimension_id}"
+
+
+# ---------------------------------------------------------------- staff: dimensions
+
+def _manage_page(process: Process, *, form: DimensionForm | None = None,
+                 category_form: tuple[int, CategoryForm] | None = None, status: int = 200):
+    views = demo.dimensions_of(process)
+    category_forms: dict[int, CategoryForm] = {}
+    for view in views:
+        if view.dimension is None:
+            continue
+        if category_form is not None and category_form[0] == view.dimension.id:
+            category_forms[view.dimension.id] = category_form[1]
+        else:
+            category_forms[view.dimension.id] = CategoryForm(
+                prefix=_category_prefix(view.dimension.id), formdata=None)
+    return render_template(
+        "participation/demographics_manage.html", process=process, views=views,
+        form=form or DimensionForm(formdata=None), category_forms=category_forms,
+        tolerance=demo.SHARE_TOLERANCE,
+    ), status
+
+
+@bp.route("/manage/processes/<int:process_id>/demographics", methods=["GET", "POST"])
+@login_required
+def dimensions(process_id: int):
+    _require_manager()
+    process = get_or_404(Process, process_id)
+    _require_manager(process)
+    form = DimensionForm()
+    if form.validate_on_submit():
+        try:
+            demo.add_dimension(process, code=form.code.data or "", label=form.label.data or "",
+                               position=form.position.data, actor=current_user, now=utcnow())
+        except ValidationFailed as err:
+            db.session.rollback()
+            _show_error(form, err)
+            return _manage_page(process, form=form, status=422)
+        db.session.commit()
+        flash(_("The dimension was added. Add its categories with their census shares."),
+              "success")
+        return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+    if request.method == "POST":
+        return _manage_page(process, form=form, status=422)
+    return _manage_page(process)
+
+
+@bp.post("/manage/processes/<int:process_id>/demographics/defaults")
+@login_required
+def use_defaults(process_id: int):
+    _require_manager()
+    process = get_or_404(Process, process_id)
+    _require_manager(process)
+    created = demo.use_defaults(process, locale=current_app.config.get("BABEL_DEFAULT_LOCALE",
+                                                                       "fr"),
+                                actor=current_user, now=utcnow())
+    db.session.commit()
+    if created:
+        flash(_("Default dimensions added: %(codes)s. Their shares are equal for now: replace "
+                "them with the census figures of your town.", codes=", ".join(created)),
+              "warning")
+    else:
+        flash(_("Nothing to add: this process already has the default dimensions."), "success")
+    return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+
+
+@bp.route("/manage/dimensions/<int:dimension_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_dimension(dimension_id: int):
+    _require_manager()
+    dimension = get_or_404(Dimension, dimension_id)
+    process = get_or_404(Process, dimension.process_id)
+    _require_manager(process)
+    form = DimensionEditForm(obj=dimension)
+    if form.validate_on_submit():
+        try:
+            demo.update_dimension(dimension, label=form.label.data or "",
+                                  position=form.position.data, actor=current_user, now=utcnow())
+        except ValidationFailed as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(_("The dimension was saved."), "success")
+            return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("participation/demographics_dimension.html", form=form,
+                           dimension=dimension, process=process), status
+
+
+@bp.post("/manage/dimensions/<int:dimension_id>/delete")
+@login_required
+def delete_dimension(dimension_id: int):
+    _require_manager()
+    dimension = get_or_404(Dimension, dimension_id)
+    process = get_or_404(Process, dimension.process_id)
+    _require_manager(process)
+    demo.delete_dimension(dimension, actor=current_user, now=utcnow())
+    db.session.commit()
+    flash(_("The dimension and its categories were deleted."), "success")
+    return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+
+
+@bp.post("/manage/dimensions/<int:dimension_id>/categories")
+@login_required
+def add_category(dimension_id: int):
+    _require_manager()
+    dimension = get_or_404(Dimension, dimension_id)
+    process = get_or_404(Process, dimension.process_id)
+    _require_manager(process)
+    form = CategoryForm(prefix=_category_prefix(dimension.id))
+    if form.validate_on_submit():
+        try:
+            demo.add_category(dimension, code=form.code.data or "", label=form.label.data,
+                              population_share=form.population_share.data,
+                              actor=current_user, now=utcnow())
+        except ValidationFailed as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(_("The category was added."), "success")
+            return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+    return _manage_page(process, category_form=(dimension.id, form), status=422)
+
+
+@bp.route("/manage/categories/<int:stratum_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_category(stratum_id: int):
+    _require_manager()
+    stratum = get_or_404(Stratum, stratum_id)
+    process = get_or_404(Process, stratum.process_id)
+    _require_manager(process)
+    form = CategoryEditForm(obj=stratum)
+    if form.validate_on_submit():
+        try:
+            demo.update_category(stratum, label=form.label.data,
+                                 population_share=form.population_share.data,
+                                 actor=current_user, now=utcnow())
+        except ValidationFailed as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(_("The category was saved."), "success")
+            return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("participation/demographics_category.html", form=form,
+                           stratum=stratum, process=process), status
+
+
+@bp.post("/manage/categories/<int:stratum_id>/delete")
+@login_required
+def delete_category(stratum_id: int):
+    _require_manager()
+    stratum = get_or_404(Stratum, stratum_id)
+    process = get_or_404(Process, stratum.process_id)
+    _require_manager(process)
+    demo.delete_category(stratum, actor=current_user, now=utcnow())
+    db.session.commit()
+    flash(_("The category was deleted."), "success")
+    return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+
+
+# ---------------------------------------------------------------- staff: reference population
+
+def _reference_page(process: Process, *, form: FlaskForm | None = None,
+                    upload: ReferenceUploadForm | None = None, errors: list[str] | None = None,
+                    status: int = 200):
+    views = demo.dimensions_of(process)
+    strata = [s for v in views for s in v.categories]
+    return render_template(
+        "participation/reference.html", process=process, views=views,
+        form=form or reference_form(strata, formdata=None,
+                                    data={share_field_name(s): s.population_share
+                                          for s in strata}),
+        upload=upload or ReferenceUploadForm(formdata=None), errors=errors or [],
+        share_field_name=share_field_name, tolerance=demo.SHARE_TOLERANCE,
+        columns=demo.CSV_COLUMNS,
+    ), status
+
+
+@bp.route("/manage/processes/<int:process_id>/reference", methods=["GET", "POST"])
+@login_required
+def reference(process_id: int):
+    _require_manager()
+    process = get_or_404(Process, process_id)
+    _require_manager(process)
+    if request.method == "GET":
+        return _reference_page(process)
+    strata = [s for v in demo.dimensions_of(process) for s in v.categories]
+    form = reference_form(strata)
+    if not form.validate_on_submit():
+        return _reference_page(process, form=form, status=422)
+    rows = [(None, s.dimension, s.category, form[share_field_name(s)].data) for s in strata]
+    try:
+        shares = demo.check_reference(process, rows)
+        demo.set_reference_population(process, shares, source="form", actor=current_user,
+                                      now=utcnow())
+    except demo.ReferenceRefused as err:
+        db.session.rollback()
+        return _reference_page(process, form=form, errors=err.errors, status=422)
+    db.session.commit()
+    flash(_("The reference population was saved."), "success")
+    return redirect(url_for("participation.reference", process_id=process.id), 303)
+
+
+@bp.post("/manage/processes/<int:process_id>/reference/upload")
+@login_required
+def upload_reference(process_id: int):
+    _require_manager()
+    process = get_or_404(Process, process_id)
+    _require_manager(process)
+    upload = ReferenceUploadForm()
+    if not upload.validate_on_submit():
+        return _reference_page(process, upload=upload, status=422)
+    data = upload.file.data.read(CSV_MAX_BYTES + 1)
+    try:
+        if len(data) > CSV_MAX_BYTES:
+            raise demo.ReferenceRefused([_("The file is larger than 1 MB: a census file has one "
+                                           "line per category.")])
+        rows = demo.read_reference_csv(data)
+        shares = demo.check_reference(process, rows)
+        dimensions = demo.set_reference_population(process, shares, source="csv",
+                                                   actor=current_user, now=utcnow())
+    except demo.ReferenceRefused as err:
+        db.session.rollback()
+        return _reference_page(process, upload=upload, errors=err.errors, status=422)
+    db.session.commit()
+    flash(_("The reference population was saved from the file (%(dimensions)s).",
+            dimensions=", ".join(dimensions)), "success")
+    return redirect(url_for("participation.reference", process_id=process.id), 303)
+
+
+# ---------------------------------------------------------------- participants: my demographics
+
+def _my_page(form: FlaskForm, questions: list[demo.Question], *, participant: Any,
+             others: dict[str, str] | None = None, status: int = 200):
+    consent = demo.active_consent(participant)
+    has_answers = participant is not None and db.session.scalar(
+        sa.select(sa.func.count()).select_from(ParticipantAttribute)
+        .where(ParticipantAttribute.participant_id == participant.id)) > 0
+    return render_template(
+        "participation/demographics_me.html", form=form, questions=questions,
+        answer_field_name=answer_field_name, consent=consent, has_answers=has_answers,
+        others=others or {}, back=safe_next(form.next.data, "auth.my_space"),
+    ), status
+
+
+@bp.route("/me/demographics", methods=["GET", "POST"])
+@login_required
+def my_demographics():
+    _require(permissions.can_participate(current_user))
+    now = utcnow()
+    questions = demo.questions_for_today(_town_today())
+    if request.method == "GET":
+        participant = find_participant(current_user)  # a GET never creates the participant
+        answers = demo.read_answers(participant, actor=current_user, now=now)
+        db.session.commit()  # the audit row of that read
+        asked = {q.code for q in questions}
+        others = {d: c for d, c in answers.items() if d not in asked}
+        next_url = request.args.get("next", "", type=str)[:NEXT_MAX]
+        form = demographics_form(questions, answers, next=next_url)
+        return _my_page(form, questions, participant=participant, others=others)
+    form = demographics_form(questions)
+    participant = find_participant(current_user)
+    if not form.validate_on_submit():
+        return _my_page(form, questions, participant=participant, status=422)
+    answers = {q.code: form[answer_field_name(q.code)].data or None for q in questions}
+    if any(answers.values()):
+        participant = participant_for(current_user)
+    result = None
+    if participant is not None:
+        try:
+            result = demo.save_answers(participant, answers, consent=bool(form.consent.data),
+                                       questions=questions, now=now)
+        except ValidationFailed as err:
+            db.session.rollback()
+            _show_error(form, err)
+            return _my_page(form, questions, participant=find_participant(current_user),
+                            status=422)
+    db.session.commit()
+    if any(answers.values()):
+        flash(_("Thank you: your answers are saved. You can change or withdraw them at any "
+                "time."), "success")
+    elif result is not None and result.removed:
+        flash(_("Your answers were removed: \"Prefer not to say\" is stored as nothing."),
+              "success")
+    else:
+        flash(_("Nothing was stored. Taking part never depends on these questions."), "success")
+    return redirect(safe_next(form.next.data, "participation.my_demographics"), 303)
+
+
+@bp.post("/me/demographics/withdraw")
+@login_required
+def withdraw_demographics():
+    _require(permissions.can_participate(current_user))
+    participant = find_participant(current_user)
+    if participant is not None:
+        demo.withdraw(participant, now=utcnow())
+    db.session.commit()
+    flash(_("Your consent is withdrawn and your answers are deleted, including the copies kept "
+            "with your past attendances."), "success")
+    return redirect(url_for("participation.my_demographics"), 303)

@@ -1,0 +1,1 @@
+"""Personal data rights: download my data, delete my account."""
