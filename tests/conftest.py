@@ -104,6 +104,15 @@ class FreshGlobalsClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+def discard_schema() -> None:
+    """End of a test that built its own app on the default test database: in-memory SQLite is
+    thrown away, but on PostgreSQL that database is shared, so it is emptied, not dropped."""
+    if ON_POSTGRES:
+        wipe_database()
+    else:
+        _db.drop_all()
+
+
 def make_app(**overrides: Any):
     class Cfg(TestConfig):
         pass

@@ -18,7 +18,7 @@ from pvplatform.auth.models import User
 from pvplatform.auth.services import SESSION_ABSOLUTE_LIFETIME
 from pvplatform.db import utcnow
 from pvplatform.extensions import db as _db
-from tests.conftest import PASSWORD, Factory, login, make_app
+from tests.conftest import PASSWORD, Factory, discard_schema, login, make_app
 
 NEW = "a brand new sentence for the lock"
 
@@ -93,7 +93,7 @@ def test_session_cookies_secure_with_production_settings():
             assert "Secure" in cookies["session"] and "Secure" in cookies["remember_token"]
         finally:
             _db.session.remove()
-            _db.drop_all()
+            discard_schema()
 
 
 def test_session_remember_me_is_optional(client, factory):

@@ -21,7 +21,7 @@ from pvplatform.auth.throttle import CREDENTIAL_LIMITS
 from pvplatform.extensions import db as _db
 from pvplatform.extensions import limiter
 from pvplatform.moderation.models import AuditLog
-from tests.conftest import PASSWORD, Factory, make_app
+from tests.conftest import PASSWORD, Factory, discard_schema, make_app
 
 WRONG = "not the right password at all"
 
@@ -34,7 +34,7 @@ def limited_app() -> Iterator[Flask]:
         _db.create_all()
         yield app
         _db.session.remove()
-        _db.drop_all()
+        discard_schema()
     # The limiter object is shared by every app of the process: leave it as it was.
     limiter.enabled = previous
 
