@@ -18,7 +18,8 @@ PV_CONFIG ?= development
 GUNICORN_BIND ?= 127.0.0.1:8000
 GUNICORN_WORKERS ?= 2
 PYTEST_ARGS ?=
-# SQLite (in memory, one per process) runs on both cores; the PostgreSQL run stays serial.
+# Both runs use both cores: SQLite is in memory per process, and on PostgreSQL each xdist worker
+# gets its own database (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
@@ -85,7 +86,7 @@ test: $(VENV_STAMP) translations
 	env -u PV_TEST_DATABASE_URL $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
 	if [ -n "$${PV_TEST_POSTGRES_URL:-}" ]; then \
 		echo "== pytest on PostgreSQL"; \
-		PV_TEST_DATABASE_URL="$$PV_TEST_POSTGRES_URL" $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+		PV_TEST_DATABASE_URL="$$PV_TEST_POSTGRES_URL" $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
 	else \
 		echo "(PV_TEST_POSTGRES_URL not set: PostgreSQL run skipped)"; \
 	fi; \
