@@ -59,6 +59,10 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # How many reverse proxies stand in front of the app. Only then are X-Forwarded-* headers
+    # believed: the per-address login throttle must see the client, not the proxy, yet a client
+    # talking to the app directly must not choose its own address by sending the header.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     RATELIMIT_HEADERS_ENABLED = True
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_FROM = os.environ.get("MAIL_FROM", "pvplatform@localhost")

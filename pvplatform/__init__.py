@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -19,6 +20,10 @@ def create_app(config: object | str | None = None) -> Flask:
         instance_path=str(PACKAGE_DIR.parent / "instance"),
     )
     app.config.from_object(_config_object(config))
+    trusted_proxies = int(app.config.get("TRUSTED_PROXIES", 0))
+    if trusted_proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=trusted_proxies, x_host=trusted_proxies)
     from pvplatform.core.logging import init_logging
 
     init_logging(app)  # before basicConfig: it sets the format with the request id
