@@ -78,16 +78,27 @@ def _env(database_url: str) -> dict[str, str]:
 
 
 def create_schema(database_url: str, *, wipe: bool) -> None:
-    """The schema of the current models (create_all), in a child process like the import."""
-    code = (
-        "from pvplatform import create_app\n"
-        "from pvplatform.extensions import db\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        + ("    db.drop_all()\n" if wipe else "")
-        + "    db.create_all()\n"
-    )
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(database_url), check=True)
+    """The schema as production builds it (`flask db upgrade`), in a child process like the
+    import; `wipe` first empties a PostgreSQL database that an earlier run left behind."""
+    if wipe:
+        code = (
+            "import sqlalchemy as sa, sys\n"
+            "engine = sa.create_engine(sys.argv[1])\n"
+            "with engine.begin() as conn:\n"
+            "    conn.execute(sa.text('DROP SCHEMA public CASCADE'))\n"
+            "    conn.execute(sa.text('CREATE SCHEMA public'))\n"
+        )
+        subprocess.run([sys.executable, "-c", code, _driver_url(database_url)], cwd=ROOT,
+                       check=True)
+    flask = Path(sys.executable).with_name("flask")
+    subprocess.run([str(flask), "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                   env=_env(database_url), check=True, capture_output=True)
+
+
+def _driver_url(database_url: str) -> str:
+    if database_url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    return database_url
 
 
 def run_import(package: Path, database_url: str) -> dict[str, float]:
