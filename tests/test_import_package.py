@@ -13,9 +13,11 @@ from flask_babel import force_locale
 
 from pvplatform.db import utcnow
 from pvplatform.feedback.models import Perception, PublicValue
+from pvplatform.participation.demographics import dimensions_of
 from pvplatform.participation.importer import PackageInvalid, import_package
 from pvplatform.participation.models import (
     AttendanceSnapshot,
+    Dimension,
     Participant,
     ParticipantAttribute,
     Stratum,
@@ -121,6 +123,20 @@ def test_walk_ins_are_marked(db, tmp_path):
         sa.select(Attendance).join(Participant, Participant.id == Attendance.participant_id)
         .where(Participant.external_ref == "p2").order_by(Attendance.id).limit(1))
     assert registered.walk_in is False
+
+
+def test_imported_strata_become_dimensions_staff_can_edit(db):
+    process = import_package(TINY, now=utcnow())
+    db.session.commit()
+    with (TINY / "strata.csv").open(encoding="utf-8") as f:
+        codes = list(dict.fromkeys(row["dimension"] for row in csv.DictReader(f)))
+    rows = db.session.scalars(sa.select(Dimension).where(Dimension.process_id == process.id)
+                              .order_by(Dimension.position)).all()
+    assert [(d.code, d.label) for d in rows] == [(code, code) for code in codes]
+    # Every dimension on the staff page has its row, with every category of the package.
+    views = dimensions_of(process)
+    assert all(v.dimension is not None for v in views)
+    assert sum(len(v.categories) for v in views) == csv_rows("strata")
 
 
 def test_importing_twice_gives_two_independent_processes(db):

@@ -31,6 +31,10 @@ from pvplatform.proposals.models import Comment, Proposal, ProposalState, Vote
 from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
 
 DAY = 86400
+# Every character Python's str.isspace() accepts.
+WHITE_SPACE = "".join(chr(c) for c in (
+    0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680,
+    *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000))
 
 
 def _int(value: Any) -> int:
@@ -332,10 +336,11 @@ def _answers(s: _Scope, facts: Facts, alert_days: int, warning_days: int) -> Non
     answered = sa.and_(Proposal.answered_at.is_not(None), Proposal.answered_at <= as_of)
     unanswered = sa.or_(Proposal.answered_at.is_(None), Proposal.answered_at > as_of)
     rejected = sa.and_(answered, Proposal.state == ProposalState.REJECTED)
-    rationale: Any = Proposal.answer_rationale
-    for blank in ("\n", "\r", "\t", "\u00a0"):
-        rationale = sa.func.replace(rationale, blank, " ")
-    reasoned = sa.func.coalesce(sa.func.trim(rationale), "") != ""
+    # Blank: nothing but white space, in Unicode's sense (a narrow no-break space or an
+    # ideographic space is as empty as a plain one). trim(x, characters) strips them all, on
+    # SQLite as on PostgreSQL.
+    reasoned = sa.func.coalesce(
+        sa.func.trim(Proposal.answer_rationale, sa.literal(WHITE_SPACE)), "") != ""
     month_ago = as_of - timedelta(days=30)
     alert_before = as_of - timedelta(days=alert_days)
     warning_before = as_of - timedelta(days=warning_days)

@@ -1,4 +1,4 @@
-"""The two SQL expressions that SQLite and PostgreSQL spell differently, behind one name each."""
+"""The SQL expressions that SQLite and PostgreSQL spell differently, behind one name each."""
 
 from __future__ import annotations
 
@@ -26,10 +26,15 @@ def _seconds_default(element: seconds_between, compiler: Any, **kw: Any) -> str:
 
 @compiles(seconds_between, "sqlite")
 def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
-    # SQLite's date functions count in whole milliseconds: rounding makes the result exact.
-    later, earlier = list(element.clauses)
-    return (f"(ROUND((julianday({compiler.process(later, **kw)})"
-            f" - julianday({compiler.process(earlier, **kw)})) * 86400000.0) / 1000.0)")
+    # SQLite's date functions count in whole milliseconds, and the platform's timestamps carry
+    # microseconds: an answer 30 days and 400 us after its publication is not "within 30 days".
+    # So whole seconds come from julianday() on "YYYY-MM-DD HH:MM:SS" (exact once rounded) and
+    # the fraction from the stored text after it (".ffffff", or nothing).
+    later = compiler.process(list(element.clauses)[0], **kw)
+    earlier = compiler.process(list(element.clauses)[1], **kw)
+    return (f"(ROUND((julianday(substr({later}, 1, 19)) - julianday(substr({earlier}, 1, 19)))"
+            f" * 86400.0) + (CAST(substr({later}, 20) AS REAL)"
+            f" - CAST(substr({earlier}, 20) AS REAL)))")
 
 
 class binary_order(FunctionElement[str]):  # noqa: N801 - used like a SQL function

@@ -32,6 +32,7 @@ from pvplatform.participation.import_bulk import BulkWriter
 from pvplatform.participation.import_schema import TABLES, TABLES_BY_NAME, CellError, TableSpec
 from pvplatform.participation.models import (
     AttendanceSnapshot,
+    Dimension,
     Participant,
     ParticipantAttribute,
     Stratum,
@@ -548,6 +549,15 @@ class _Store:
         self._load("strata", Stratum,
                    ("process_id", "dimension", "category", "label", "population_share"),
                    lambda r: (pid, r[1], r[2], None, r[3]))
+        # Staff then edit the imported reference population as if they had typed it: each
+        # dimension gets its row, labelled with its code until they name it.
+        codes = db.session.scalars(
+            sa.select(Stratum.dimension).where(Stratum.process_id == pid)
+            .group_by(Stratum.dimension).order_by(sa.func.min(Stratum.id))).all()
+        if codes:
+            db.session.execute(sa.insert(Dimension), [
+                {"process_id": pid, "code": code, "label": code, "position": position,
+                 "placeholder_shares": False} for position, code in enumerate(codes)])
         self._load("associations", Association,
                    ("name", "description", "created_at", "external_ref"),
                    lambda r: (r[1], "", now, r[0]), id_index=0)
