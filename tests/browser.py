@@ -1,7 +1,8 @@
 """Real-browser helpers: Debian's Chromium driven by Playwright against a live threaded server.
 
 Skips with a clear reason when Chromium or Playwright is missing locally; under CI=true a missing
-browser is a failure, not a skip.
+browser is a failure, not a skip. `Tour` (test_browser_roles.py) is one person's visit in a fresh
+browser context, every page checked on arrival; `Tour.axe` runs axe-core on the current page.
 """
 
 from __future__ import annotations
@@ -62,3 +63,140 @@ def chromium_page(locale: str = "fr-FR"):
             yield page, problems
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------- role tours (test_browser_roles)
+
+MOBILE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 900}
+# axe-core findings of these impacts fail a test ("minor" and "moderate" ones do not).
+AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+def translator(locale: str):
+    """gettext over the language's catalogue, so that a test names buttons and links the way the
+    page in that language shows them (the msgid itself, in English, when untranslated). Read from
+    the .po: importing a test module writes no file."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    path = (Path(__file__).resolve().parent.parent / "pvplatform" / "translations" / locale
+            / "LC_MESSAGES" / "messages.po")
+    with path.open("rb") as f:
+        catalog = read_po(f)
+
+    def gettext(message: str) -> str:
+        entry = catalog.get(message)
+        if entry is None or entry.fuzzy or not isinstance(entry.string, str) or not entry.string:
+            return message
+        return entry.string
+
+    return gettext
+
+
+@contextmanager
+def chromium_browser():
+    """One browser for a whole module; each test opens its own context (cookies, storage)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Tour:
+    """One person's visit in a fresh browser context. Every page reached through it is checked:
+    no console error (a CSP violation is one), no uncaught script error, one <main>, an <h1>,
+    and the HTTP status the step expects. Confirmation dialogs are answered yes, and kept."""
+
+    def __init__(self, browser, base: str, *, locale: str = "fr-FR",
+                 viewport: dict[str, int] | None = None) -> None:
+        self.base = base
+        self.context = browser.new_context(locale=locale, viewport=viewport or DESKTOP)
+        self.context.set_default_timeout(15_000)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("dialog", self._on_dialog)
+
+    def _on_console(self, message) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error on {self.page.url}: {message.text}")
+
+    def _on_dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.accept()
+
+    def close(self) -> None:
+        self.context.close()
+
+    # -- moving around
+
+    def goto(self, path: str, status: int = 200):
+        response = self.page.goto(self.base + path)
+        return self._arrived(response, status, f"GET {path}")
+
+    def click(self, locator, status: int = 200):
+        """Clicks a link or a submit button and waits for the page it leads to."""
+        with self.page.expect_navigation() as navigation:
+            locator.click()
+        return self._arrived(navigation.value, status, f"click on {locator}")
+
+    def _arrived(self, response, status: int, what: str):
+        assert response is not None, f"{what}: no response"
+        if status >= 400 and response.status == status:
+            self.forgive(status)
+        assert response.status == status, (
+            f"{what}: HTTP {response.status} at {self.page.url}, expected {status}\n"
+            + self.page.locator("main").inner_text()[:800])
+        self.check()
+        return response
+
+    def forgive(self, status: int) -> None:
+        """Chromium logs an error page (403, 404, 422 on a refused form) as a failed load; when
+        the step expects that status, that one line is not a problem."""
+        expected = f"Failed to load resource: the server responded with a status of {status} "
+        self.problems = [p for p in self.problems if expected not in p]
+
+    def check(self) -> None:
+        page = self.page
+        page.wait_for_load_state("load")
+        # One round trip for the structure and the width.
+        mains, h1s, width, window = page.evaluate(
+            "[document.querySelectorAll('main').length, document.querySelectorAll('h1').length,"
+            " document.documentElement.scrollWidth, window.innerWidth]")
+        assert not self.problems, "\n".join(self.problems)
+        assert mains == 1, f"{page.url}: {mains} <main> elements"
+        assert h1s >= 1, f"{page.url}: no <h1>"
+        # On a phone nothing may push the page sideways (wide tables scroll in their own box).
+        assert width <= window, f"{page.url}: {width} px wide in a {window} px window"
+
+    # -- reading
+
+    def main_text(self) -> str:
+        return self.page.locator("main").inner_text()
+
+    def flash_text(self) -> str:
+        return self.page.locator("[role=status]").inner_text()
+
+    # -- accessibility
+
+    def axe(self) -> None:
+        """axe-core on the current page; serious or critical findings fail, with their nodes."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(self.page)
+        failing = [v for v in results.response["violations"]
+                   if v.get("impact") in AXE_FAILING_IMPACTS]
+        lines = []
+        for v in failing:
+            targets = [" ".join(map(str, n.get("target", []))) for n in v.get("nodes", [])][:5]
+            lines.append(f"{v['impact']} {v['id']}: {v['help']} -> {targets}")
+        assert not failing, f"axe on {self.page.url}:\n" + "\n".join(lines)
+        self.check()  # axe itself must not trip the CSP

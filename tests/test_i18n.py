@@ -237,6 +237,42 @@ def test_a_logged_in_persons_language_is_their_preference(browser, factory, logi
     assert ">Home<" in browser.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
 
 
+def test_the_language_switch_outlives_logging_in_and_out(browser, factory, login_as, db):
+    user = factory.user()  # an account whose preference is French
+    user.locale = "fr"
+    db.session.commit()
+    browser.post("/language", data={"lang": "en", "next": "/"})
+    login_as(user)  # a new session: nothing of the old one survives it, the cookie does
+    assert ">Home<" in browser.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    browser.post("/auth/logout")
+    assert ">Home<" in browser.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+
+
+def test_the_switch_on_a_refused_form_comes_back_to_the_page_of_the_form(client, factory,
+                                                                         login_as, db):
+    from pvplatform.participation.services import participant_for
+    from pvplatform.proposals.models import Proposal, ProposalState
+
+    user = factory.user()
+    process = factory.process()
+    proposal = Proposal(process_id=process.id, author_id=participant_for(user).id, title="Bancs",
+                        body="Place du marché.", state=ProposalState.PUBLISHED,
+                        published_at=process.created_at)
+    db.session.add(proposal)
+    db.session.commit()
+    login_as(user)
+    page = f"/proposals/{proposal.id}"
+    # The refused comment is answered at a URL that takes POST only: the switch must not
+    # redirect there (405), but to the page the form was sent from.
+    response = client.post(f"{page}/comments", data={"body": ""},
+                           headers={"Referer": f"http://localhost{page}"})
+    assert response.status_code == 422
+    assert f'name="next" value="{page}"' in response.get_data(as_text=True)
+    response = client.post(f"{page}/comments", data={"body": ""},
+                           headers={"Referer": "https://elsewhere.example/x"})
+    assert 'name="next" value="/"' in response.get_data(as_text=True)
+
+
 def test_form_errors_are_french_by_default(browser, db):
     response = browser.post("/auth/register", data={"email": "", "display_name": "",
                                                     "password": "x", "confirm": "y"})

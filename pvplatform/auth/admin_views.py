@@ -18,7 +18,7 @@ from pvplatform.auth.forms import (
     role_label,
 )
 from pvplatform.auth.models import Association, Role, User
-from pvplatform.auth.view_helpers import show_domain_error
+from pvplatform.core.form_views import show_domain_error, submit_form
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.pagination import page_arg
 from pvplatform.db import utcnow
@@ -75,23 +75,16 @@ def users():
 def create_user():
     _require(permissions.can_manage_users(current_user))
     form = AdminCreateUserForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = services.create_account(
-                email=form.email.data, password=form.password.data,
-                display_name=form.display_name.data, role=Role(form.role.data),
-                actor=current_user,
-            )
-        except DomainError as err:
-            status = show_domain_error(form, err)
-        else:
-            db.session.commit()
-            flash(_("The account of %(name)s is created.", name=user.display_name), "success")
-            return redirect(url_for("auth_admin.user_detail", user_id=user.id))
-    elif request.method == "POST":
-        status = 422
-    return render_template("admin/user_new.html", form=form), status
+    outcome = submit_form(form, lambda: services.create_account(
+        email=form.email.data, password=form.password.data,
+        display_name=form.display_name.data, role=Role(form.role.data), actor=current_user,
+    ), refusals=DomainError)
+    if outcome.accepted:
+        user = outcome.result
+        db.session.commit()
+        flash(_("The account of %(name)s is created.", name=user.display_name), "success")
+        return redirect(url_for("auth_admin.user_detail", user_id=user.id))
+    return render_template("admin/user_new.html", form=form), outcome.status
 
 
 def _render_user(user: User, form: RoleChangeForm, status: int = 200):

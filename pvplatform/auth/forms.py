@@ -16,12 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
 from pvplatform.auth.models import Role
-
-try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # pragma: no cover - older WTForms
-    SelectChoice = None  # type: ignore[assignment,misc]
-from pvplatform.core.forms import clean_text, no_control_characters
+from pvplatform.core.forms import choice, clean_text, no_control_characters
 
 MAX_EMAIL = 254
 MAX_NAME = 120
@@ -30,12 +25,6 @@ MAX_ASSOCIATION_NAME = 200
 MAX_DESCRIPTION = 2000
 MAX_REASON = 500
 
-
-
-def choice(value: str, label: object) -> object:
-    if SelectChoice is None:
-        return (value, label)
-    return SelectChoice(value, label)
 
 
 def language_choices() -> list:

@@ -1,23 +1,36 @@
-"""Small helpers shared by the account views and the admin views."""
+"""Guards shared by the account views and the personal-data views."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
-from pvplatform.errors import DomainError
-from pvplatform.extensions import db
+from flask import abort
+from flask_login import current_user, login_required
+
+from pvplatform.auth import permissions
+from pvplatform.auth.session_policy import fresh_login_required
+from pvplatform.auth.throttle import password_check_limits
+
+View = Callable[..., Any]
 
 
-def show_domain_error(form: FlaskForm, err: DomainError) -> int:
-    """Puts a service's refusal next to the field it concerns; returns the status to answer.
+def sensitive_account_page(*, checks_password: bool) -> Callable[[View], View]:
+    """A page that changes or hands out the visitor's own account: anonymous -> the login page;
+    logged in but not recently -> confirm the password first; a form that checks the password
+    again is throttled like a login (`checks_password`)."""
 
-    The transaction is rolled back first: a refused request stores nothing.
-    """
-    db.session.rollback()
-    field = getattr(form, err.field, None) if err.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, err.message]
-    else:
-        form.form_errors.append(err.message)
-    return err.status
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def own_account_only(*args: Any, **kwargs: Any) -> Any:
+            if not permissions.is_authenticated(current_user):
+                abort(403)
+            return view(*args, **kwargs)
 
+        guarded = fresh_login_required(own_account_only)
+        if checks_password:
+            guarded = password_check_limits(guarded)
+        return login_required(guarded)
+
+    return decorate

@@ -32,19 +32,15 @@ from pvplatform.auth.forms import (
     RegisterForm,
     ResetPasswordForm,
     ResetRequestForm,
-    choice,
     role_label,
 )
 from pvplatform.auth.models import Association, User
-from pvplatform.auth.session_policy import (
-    fresh_login_required,
-    load_user,
-    mark_fresh,
-    start_session,
-)
+from pvplatform.auth.session_policy import load_user, mark_fresh, start_session
 from pvplatform.auth.throttle import address_limits, credential_limits, password_check_limits
-from pvplatform.auth.view_helpers import show_domain_error
+from pvplatform.auth.view_helpers import sensitive_account_page
 from pvplatform.core import mail
+from pvplatform.core.form_views import form_page, submit_form
+from pvplatform.core.forms import choice
 from pvplatform.core.lookup import valid_id
 from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
@@ -78,8 +74,7 @@ def login():
             db.session.commit()
             return redirect(safe_next(form.next.data))
         form.form_errors.append(_("E-mail or password is incorrect."))
-    status = 422 if request.method == "POST" else 200
-    return render_template("auth/login.html", form=form), status
+    return form_page("auth/login.html", form)
 
 
 @bp.post("/logout")
@@ -108,29 +103,26 @@ def register():
     if request.method == "GET":
         form.locale.data = str(get_locale()) if str(get_locale()) in services.LOCALES else "fr"
     form.association_id.choices = _association_choices()
-    status = 200
-    if form.validate_on_submit():
+
+    def register_account() -> User:
         represents = bool(form.represents_association.data)
-        try:
-            user = services.register_account(
-                email=form.email.data,
-                password=form.password.data,
-                display_name=form.display_name.data,
-                locale=form.locale.data,
-                now=utcnow(),
-                association_id=valid_id(form.association_id.data) if represents else None,
-                new_association_name=form.new_association.data if represents else None,
-            )
-        except DomainError as err:
-            status = show_domain_error(form, err)
-        else:
-            db.session.commit()
-            start_session(user)
-            flash(_("Welcome! Your account is ready."), "success")
-            return redirect(url_for("auth.my_space"))
-    elif request.method == "POST":
-        status = 422
-    return render_template("auth/register.html", form=form), status
+        return services.register_account(
+            email=form.email.data,
+            password=form.password.data,
+            display_name=form.display_name.data,
+            locale=form.locale.data,
+            now=utcnow(),
+            association_id=valid_id(form.association_id.data) if represents else None,
+            new_association_name=form.new_association.data if represents else None,
+        )
+
+    outcome = submit_form(form, register_account, refusals=DomainError)
+    if outcome.accepted:
+        db.session.commit()
+        start_session(outcome.result)
+        flash(_("Welcome! Your account is ready."), "success")
+        return redirect(url_for("auth.my_space"))
+    return render_template("auth/register.html", form=form), outcome.status
 
 
 @bp.get("/me")
@@ -210,38 +202,28 @@ def edit_profile():
         session["lang"] = current_user.locale
         flash(_("Your profile is saved."), "success")
         return redirect(url_for("auth.my_space"))
-    status = 422 if request.method == "POST" else 200
-    return render_template("auth/edit_profile.html", form=form), status
+    return form_page("auth/edit_profile.html", form)
 
 
 @bp.route("/me/password", methods=["GET", "POST"])
-@login_required
-@password_check_limits
-@fresh_login_required
+@sensitive_account_page(checks_password=True)
 def change_password():
-    if not permissions.is_authenticated(current_user):
-        abort(403)
     form = PasswordChangeForm()
-    status = 200
-    if form.validate_on_submit():
-        user = current_user._get_current_object()
-        try:
-            services.change_password(user, current_password=form.current_password.data,
-                                     new_password=form.password.data)
-        except DomainError as err:
-            status = show_domain_error(form, err)
-        else:
-            db.session.commit()
-            # Every other browser's cookie carries the old token; this one gets the new one.
-            start_session(user)
-            flash(_("Your password is changed. You have been logged out everywhere else."),
-                  "success")
-            return redirect(url_for("auth.my_space"))
-    elif request.method == "POST":
-        status = 422
+    user = current_user._get_current_object()
+    outcome = submit_form(form, lambda: services.change_password(
+        user, current_password=form.current_password.data, new_password=form.password.data,
+    ), refusals=DomainError)
+    if outcome.accepted:
+        db.session.commit()
+        # Every other browser's cookie carries the old token; this one gets the new one.
+        start_session(user)
+        flash(_("Your password is changed. You have been logged out everywhere else."),
+              "success")
+        return redirect(url_for("auth.my_space"))
     min_length = (services.MIN_PASSWORD_PRIVILEGED
                   if current_user.role in services.PRIVILEGED_ROLES else services.MIN_PASSWORD)
-    return render_template("auth/change_password.html", form=form, min_length=min_length), status
+    return render_template("auth/change_password.html", form=form,
+                           min_length=min_length), outcome.status
 
 
 # ---------------------------------------------------------------- fresh login
@@ -254,52 +236,37 @@ def reauth():
     if not permissions.is_authenticated(current_user):
         abort(403)
     form = ReauthForm(next=request.args.get("next", ""))
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.reauthenticate(current_user, form.password.data)
-        except DomainError as err:
-            status = show_domain_error(form, err)
-        else:
-            mark_fresh()
-            return redirect(safe_next(form.next.data, "auth.my_space"))
-    elif request.method == "POST":
-        status = 422
-    return render_template("auth/reauth.html", form=form), status
+    outcome = submit_form(form, lambda: services.reauthenticate(current_user, form.password.data),
+                          refusals=DomainError)
+    if outcome.accepted:
+        mark_fresh()
+        return redirect(safe_next(form.next.data, "auth.my_space"))
+    return render_template("auth/reauth.html", form=form), outcome.status
 
 
 # ---------------------------------------------------------------- e-mail change
 
 @bp.route("/me/email", methods=["GET", "POST"])
-@login_required
-@password_check_limits
-@fresh_login_required
+@sensitive_account_page(checks_password=True)
 def change_email():
-    if not permissions.is_authenticated(current_user):
-        abort(403)
     form = EmailChangeForm()
-    status = 200
-    if form.validate_on_submit():
-        user = current_user._get_current_object()
-        try:
-            old_email = services.change_email(user, new_email=form.email.data,
-                                              password=form.password.data, now=utcnow())
-        except DomainError as err:
-            status = show_domain_error(form, err)
-        else:
-            db.session.commit()
-            if old_email:
-                # The owner learns of a change made with a stolen session and password.
-                with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-                    mail.send_mail(old_email, _("Your e-mail address was changed"), _(
-                        "The e-mail address of your account was changed to %(email)s. If you "
-                        "did not do this, reset your password and contact the town hall.",
-                        email=user.email))
-            flash(_("Your e-mail address is changed."), "success")
-            return redirect(url_for("auth.my_space"))
-    elif request.method == "POST":
-        status = 422
-    return render_template("auth/change_email.html", form=form), status
+    user = current_user._get_current_object()
+    outcome = submit_form(form, lambda: services.change_email(
+        user, new_email=form.email.data, password=form.password.data, now=utcnow(),
+    ), refusals=DomainError)
+    if outcome.accepted:
+        db.session.commit()
+        old_email = outcome.result
+        if old_email:
+            # The owner learns of a change made with a stolen session and password.
+            with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+                mail.send_mail(old_email, _("Your e-mail address was changed"), _(
+                    "The e-mail address of your account was changed to %(email)s. If you "
+                    "did not do this, reset your password and contact the town hall.",
+                    email=user.email))
+        flash(_("Your e-mail address is changed."), "success")
+        return redirect(url_for("auth.my_space"))
+    return render_template("auth/change_email.html", form=form), outcome.status
 
 
 # ---------------------------------------------------------------- password reset
@@ -329,8 +296,7 @@ def reset_request():
         if found is not None:
             _send_reset_link(*found)
         return render_template("auth/reset_sent.html")
-    status = 422 if request.method == "POST" else 200
-    return render_template("auth/reset_request.html", form=form), status
+    return form_page("auth/reset_request.html", form)
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
@@ -344,22 +310,17 @@ def reset_password(token: str):
         # Forged, expired, already used or outdated by a password change: one answer for all.
         return render_template("auth/reset_invalid.html"), 400
     form = ResetPasswordForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.reset_password(token, form.password.data, secret_key=secret_key, now=now)
-        except DomainError as err:
-            status = show_domain_error(form, err)
-        else:
-            db.session.commit()
-            logout_user()
-            session.clear()
-            flash(_("Your password is changed and every session of your account has ended. "
-                    "Log in with the new password."), "success")
-            return redirect(url_for("auth.login"))
-    elif request.method == "POST":
-        status = 422
+    outcome = submit_form(form, lambda: services.reset_password(
+        token, form.password.data, secret_key=secret_key, now=now,
+    ), refusals=DomainError)
+    if outcome.accepted:
+        db.session.commit()
+        logout_user()
+        session.clear()
+        flash(_("Your password is changed and every session of your account has ended. "
+                "Log in with the new password."), "success")
+        return redirect(url_for("auth.login"))
     min_length = (services.MIN_PASSWORD_PRIVILEGED
                   if user.role in services.PRIVILEGED_ROLES else services.MIN_PASSWORD)
     return render_template("auth/reset_password.html", form=form, token=token,
-                           min_length=min_length), status
+                           min_length=min_length), outcome.status

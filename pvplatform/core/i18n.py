@@ -8,12 +8,16 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_request_context, request, session
 from flask_login import current_user
 
+# The language chosen with the switch on this browser (core.set_language), kept across logins.
+LANGUAGE_COOKIE = "pv_lang"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():  # CLI commands and background work: the site's language
         return current_app.config.get("BABEL_DEFAULT_LOCALE", languages[0])
-    chosen = session.get("lang")
+    chosen = session.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
     if chosen in languages:
         return chosen
     if current_user and current_user.is_authenticated and current_user.locale in languages:

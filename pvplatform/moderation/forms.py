@@ -7,23 +7,12 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # pragma: no cover - older WTForms
-    SelectChoice = None  # type: ignore[assignment,misc]
-
-from pvplatform.core.forms import clean_text, no_control_characters
+from pvplatform.core.forms import choice, clean_text, no_control_characters
 from pvplatform.moderation.models import TargetType
 from pvplatform.moderation.services import REASON_MAX
 
 TARGET_LABELS = {TargetType.PROPOSAL: _l("Proposal"), TargetType.COMMENT: _l("Comment")}
 MAX_ID = 2**31 - 1
-
-
-def choice(value: object, label: object) -> object:
-    if SelectChoice is None:
-        return (value, label)
-    return SelectChoice(value, label)
 
 
 class ReportForm(FlaskForm):

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from pvplatform.auth import permissions
+from pvplatform.core.forms import choice
 from pvplatform.core.pagination import page_arg
 from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
@@ -20,7 +21,6 @@ from pvplatform.moderation.forms import (
     AuditFilterForm,
     ModerationForm,
     ReportForm,
-    choice,
 )
 from pvplatform.moderation.models import TargetType
 

@@ -18,12 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # pragma: no cover - older WTForms
-    SelectChoice = None  # type: ignore[assignment,misc]
-
-from pvplatform.core.forms import clean_text, no_control_characters
+from pvplatform.core.forms import choice, clean_text, no_control_characters
 from pvplatform.participation.demographics import (
     CODE_MAX,
     CODE_PATTERN,
@@ -36,12 +31,6 @@ from pvplatform.participation.models import Stratum
 
 CODE_MESSAGE = _l("Letters, digits and the signs _ . + - only, no spaces.")
 NEXT_MAX = 500
-
-
-def _choice(value: object, label: object) -> object:
-    if SelectChoice is None:
-        return (value, label)
-    return SelectChoice(value, label)
 
 
 class ShareField(StringField):
@@ -153,8 +142,8 @@ def demographics_form(questions: Sequence[Question], answers: dict[str, str] | N
         next = HiddenField(validators=[Optional(), Length(max=NEXT_MAX)])
 
     for index, question in enumerate(questions):
-        choices = [_choice("", _l("Prefer not to say"))]
-        choices += [_choice(value, label) for value, label in question.choices]
+        choices = [choice("", _l("Prefer not to say"))]
+        choices += [choice(value, label) for value, label in question.choices]
         setattr(DemographicsForm, answer_field_name(question.code), SelectField(
             question.label, choices=choices, default="", validate_choice=True,
             id=f"dimension-{index}",

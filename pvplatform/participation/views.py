@@ -4,8 +4,9 @@ a person only ever reaches their own answers, and staff pages never show anyone'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import (
@@ -21,8 +22,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 
 from pvplatform.auth import permissions
+from pvplatform.core.form_views import form_page, save_form, show_domain_error
 from pvplatform.core.i18n import town_zone, utc_to_local
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.redirects import safe_next
@@ -44,11 +47,14 @@ from pvplatform.participation.forms import (
 )
 from pvplatform.participation.models import Dimension, ParticipantAttribute, Stratum
 from pvplatform.participation.services import find_participant, participant_for
+from pvplatform.processes.access import managed_process, require_process_manager
 from pvplatform.processes.models import Process
 
 bp = Blueprint("participation", __name__)
 
 CSV_MAX_BYTES = 1024 * 1024
+
+Part = TypeVar("Part", Dimension, Stratum)
 
 
 def _require(allowed: bool) -> None:
@@ -56,20 +62,17 @@ def _require(allowed: bool) -> None:
         abort(403)
 
 
-def _require_manager(process: Process | None = None) -> None:
-    _require(permissions.can_manage_process(current_user, process))
+def _managed_part(model: type[Part], part_id: int) -> tuple[Part, Process]:
+    """A dimension or category and its process, checked as in `managed_process`."""
+    require_process_manager()
+    part = get_or_404(model, part_id)
+    process = get_or_404(Process, part.process_id)
+    require_process_manager(process)
+    return part, process
 
 
 def _town_today() -> date:
     return utc_to_local(utcnow(), town_zone()).date()
-
-
-def _show_error(form: FlaskForm, err: ValidationFailed) -> None:
-    target = form._fields.get(err.field) if err.field else None
-    if target is not None:
-        target.errors = [*target.errors, err.message]
-    else:
-        form.form_errors.append(err.message)
 
 
 def _category_prefix(dimension_id: int) -> str:
@@ -77,6 +80,14 @@ def _category_prefix(dimension_id: int) -> str:
 
 
 # ---------------------------------------------------------------- staff: dimensions
+
+def _save_then_dimensions(form: FlaskForm, process: Process, save: Callable[[], object],
+                          done: str) -> Response | None:
+    """Staff forms of this section go back to the process's dimensions once saved (None: show
+    the form again)."""
+    return save_form(form, save, done=done, code=303,
+                     back=url_for("participation.dimensions", process_id=process.id))
+
 
 def _manage_page(process: Process, *, form: DimensionForm | None = None,
                  category_form: tuple[int, CategoryForm] | None = None, status: int = 200):
@@ -100,22 +111,15 @@ def _manage_page(process: Process, *, form: DimensionForm | None = None,
 @bp.route("/manage/processes/<int:process_id>/demographics", methods=["GET", "POST"])
 @login_required
 def dimensions(process_id: int):
-    _require_manager()
-    process = get_or_404(Process, process_id)
-    _require_manager(process)
+    process = managed_process(process_id)
     form = DimensionForm()
-    if form.validate_on_submit():
-        try:
-            demo.add_dimension(process, code=form.code.data or "", label=form.label.data or "",
-                               position=form.position.data, actor=current_user, now=utcnow())
-        except ValidationFailed as err:
-            db.session.rollback()
-            _show_error(form, err)
-            return _manage_page(process, form=form, status=422)
-        db.session.commit()
-        flash(_("The dimension was added. Add its categories with their census shares."),
-              "success")
-        return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+    saved = _save_then_dimensions(
+        form, process, lambda: demo.add_dimension(
+            process, code=form.code.data or "", label=form.label.data or "",
+            position=form.position.data, actor=current_user, now=utcnow()),
+        _("The dimension was added. Add its categories with their census shares."))
+    if saved is not None:
+        return saved
     if request.method == "POST":
         return _manage_page(process, form=form, status=422)
     return _manage_page(process)
@@ -124,9 +128,7 @@ def dimensions(process_id: int):
 @bp.post("/manage/processes/<int:process_id>/demographics/defaults")
 @login_required
 def use_defaults(process_id: int):
-    _require_manager()
-    process = get_or_404(Process, process_id)
-    _require_manager(process)
+    process = managed_process(process_id)
     created = demo.use_defaults(process, locale=current_app.config.get("BABEL_DEFAULT_LOCALE",
                                                                        "fr"),
                                 actor=current_user, now=utcnow())
@@ -143,34 +145,23 @@ def use_defaults(process_id: int):
 @bp.route("/manage/dimensions/<int:dimension_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_dimension(dimension_id: int):
-    _require_manager()
-    dimension = get_or_404(Dimension, dimension_id)
-    process = get_or_404(Process, dimension.process_id)
-    _require_manager(process)
+    dimension, process = _managed_part(Dimension, dimension_id)
     form = DimensionEditForm(obj=dimension)
-    if form.validate_on_submit():
-        try:
-            demo.update_dimension(dimension, label=form.label.data or "",
-                                  position=form.position.data, actor=current_user, now=utcnow())
-        except ValidationFailed as err:
-            db.session.rollback()
-            _show_error(form, err)
-        else:
-            db.session.commit()
-            flash(_("The dimension was saved."), "success")
-            return redirect(url_for("participation.dimensions", process_id=process.id), 303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("participation/demographics_dimension.html", form=form,
-                           dimension=dimension, process=process), status
+    saved = _save_then_dimensions(
+        form, process, lambda: demo.update_dimension(
+            dimension, label=form.label.data or "", position=form.position.data,
+            actor=current_user, now=utcnow()),
+        _("The dimension was saved."))
+    if saved is not None:
+        return saved
+    return form_page("participation/demographics_dimension.html", form,
+                     dimension=dimension, process=process)
 
 
 @bp.post("/manage/dimensions/<int:dimension_id>/delete")
 @login_required
 def delete_dimension(dimension_id: int):
-    _require_manager()
-    dimension = get_or_404(Dimension, dimension_id)
-    process = get_or_404(Process, dimension.process_id)
-    _require_manager(process)
+    dimension, process = _managed_part(Dimension, dimension_id)
     demo.delete_dimension(dimension, actor=current_user, now=utcnow())
     db.session.commit()
     flash(_("The dimension and its categories were deleted."), "success")
@@ -180,58 +171,38 @@ def delete_dimension(dimension_id: int):
 @bp.post("/manage/dimensions/<int:dimension_id>/categories")
 @login_required
 def add_category(dimension_id: int):
-    _require_manager()
-    dimension = get_or_404(Dimension, dimension_id)
-    process = get_or_404(Process, dimension.process_id)
-    _require_manager(process)
+    dimension, process = _managed_part(Dimension, dimension_id)
     form = CategoryForm(prefix=_category_prefix(dimension.id))
-    if form.validate_on_submit():
-        try:
-            demo.add_category(dimension, code=form.code.data or "", label=form.label.data,
-                              population_share=form.population_share.data,
-                              actor=current_user, now=utcnow())
-        except ValidationFailed as err:
-            db.session.rollback()
-            _show_error(form, err)
-        else:
-            db.session.commit()
-            flash(_("The category was added."), "success")
-            return redirect(url_for("participation.dimensions", process_id=process.id), 303)
+    saved = _save_then_dimensions(
+        form, process, lambda: demo.add_category(
+            dimension, code=form.code.data or "", label=form.label.data,
+            population_share=form.population_share.data, actor=current_user, now=utcnow()),
+        _("The category was added."))
+    if saved is not None:
+        return saved
     return _manage_page(process, category_form=(dimension.id, form), status=422)
 
 
 @bp.route("/manage/categories/<int:stratum_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_category(stratum_id: int):
-    _require_manager()
-    stratum = get_or_404(Stratum, stratum_id)
-    process = get_or_404(Process, stratum.process_id)
-    _require_manager(process)
+    stratum, process = _managed_part(Stratum, stratum_id)
     form = CategoryEditForm(obj=stratum)
-    if form.validate_on_submit():
-        try:
-            demo.update_category(stratum, label=form.label.data,
-                                 population_share=form.population_share.data,
-                                 actor=current_user, now=utcnow())
-        except ValidationFailed as err:
-            db.session.rollback()
-            _show_error(form, err)
-        else:
-            db.session.commit()
-            flash(_("The category was saved."), "success")
-            return redirect(url_for("participation.dimensions", process_id=process.id), 303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("participation/demographics_category.html", form=form,
-                           stratum=stratum, process=process), status
+    saved = _save_then_dimensions(
+        form, process, lambda: demo.update_category(
+            stratum, label=form.label.data, population_share=form.population_share.data,
+            actor=current_user, now=utcnow()),
+        _("The category was saved."))
+    if saved is not None:
+        return saved
+    return form_page("participation/demographics_category.html", form,
+                     stratum=stratum, process=process)
 
 
 @bp.post("/manage/categories/<int:stratum_id>/delete")
 @login_required
 def delete_category(stratum_id: int):
-    _require_manager()
-    stratum = get_or_404(Stratum, stratum_id)
-    process = get_or_404(Process, stratum.process_id)
-    _require_manager(process)
+    stratum, process = _managed_part(Stratum, stratum_id)
     demo.delete_category(stratum, actor=current_user, now=utcnow())
     db.session.commit()
     flash(_("The category was deleted."), "success")
@@ -259,9 +230,7 @@ def _reference_page(process: Process, *, form: FlaskForm | None = None,
 @bp.route("/manage/processes/<int:process_id>/reference", methods=["GET", "POST"])
 @login_required
 def reference(process_id: int):
-    _require_manager()
-    process = get_or_404(Process, process_id)
-    _require_manager(process)
+    process = managed_process(process_id)
     if request.method == "GET":
         return _reference_page(process)
     strata = [s for v in demo.dimensions_of(process) for s in v.categories]
@@ -284,9 +253,7 @@ def reference(process_id: int):
 @bp.post("/manage/processes/<int:process_id>/reference/upload")
 @login_required
 def upload_reference(process_id: int):
-    _require_manager()
-    process = get_or_404(Process, process_id)
-    _require_manager(process)
+    process = managed_process(process_id)
     upload = ReferenceUploadForm()
     if not upload.validate_on_submit():
         return _reference_page(process, upload=upload, status=422)
@@ -351,8 +318,7 @@ def my_demographics():
             result = demo.save_answers(participant, answers, consent=bool(form.consent.data),
                                        questions=questions, now=now)
         except ValidationFailed as err:
-            db.session.rollback()
-            _show_error(form, err)
+            show_domain_error(form, err)
             return _my_page(form, questions, participant=find_participant(current_user),
                             status=422)
     db.session.commit()

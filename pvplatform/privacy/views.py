@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import json
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    flash,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
+from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, logout_user
 
-from pvplatform.auth import permissions
-from pvplatform.auth.session_policy import fresh_login_required
-from pvplatform.auth.throttle import password_check_limits
-from pvplatform.auth.view_helpers import show_domain_error
+from pvplatform.auth.view_helpers import sensitive_account_page
+from pvplatform.core.form_views import submit_form
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
@@ -39,11 +27,8 @@ def _no_store(response: Response) -> Response:
 
 
 @bp.route("/data", methods=["GET", "POST"])
-@login_required
-@fresh_login_required
+@sensitive_account_page(checks_password=False)
 def my_data():
-    if not permissions.is_authenticated(current_user):
-        abort(403)
     form = DownloadForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -61,26 +46,17 @@ def my_data():
 
 
 @bp.route("/delete", methods=["GET", "POST"])
-@login_required
-@password_check_limits
-@fresh_login_required
+@sensitive_account_page(checks_password=True)
 def delete_account():
-    if not permissions.is_authenticated(current_user):
-        abort(403)
     form = DeleteAccountForm()
-    status = 200
-    if form.validate_on_submit():
-        user = current_user._get_current_object()
-        try:
-            services.delete_account(user, password=form.password.data, now=utcnow())
-        except DomainError as err:
-            status = show_domain_error(form, err)
-        else:
-            db.session.commit()
-            logout_user()
-            session.clear()
-            flash(_("Your account is deleted. Thank you for taking part."), "success")
-            return redirect(url_for("processes.home"))
-    elif request.method == "POST":
-        status = 422
-    return render_template("privacy/delete_account.html", form=form), status
+    user = current_user._get_current_object()
+    outcome = submit_form(form, lambda: services.delete_account(
+        user, password=form.password.data, now=utcnow(),
+    ), refusals=DomainError)
+    if outcome.accepted:
+        db.session.commit()
+        logout_user()
+        session.clear()
+        flash(_("Your account is deleted. Thank you for taking part."), "success")
+        return redirect(url_for("processes.home"))
+    return render_template("privacy/delete_account.html", form=form), outcome.status

@@ -20,12 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # pragma: no cover - older WTForms
-    SelectChoice = None  # type: ignore[assignment,misc]
-
-from pvplatform.core.forms import clean_text, no_control_characters
+from pvplatform.core.forms import choice, clean_text, no_control_characters
 from pvplatform.processes.models import PhaseKind
 from pvplatform.processes.services import POPULATION_MAX
 from pvplatform.sessions.models import MeetingFormat
@@ -51,12 +46,6 @@ MEETING_FORMAT_LABELS = {
 }
 
 GoalChoices = Sequence[tuple[int, str]]
-
-
-def _choice(value: object, label: object) -> object:
-    if SelectChoice is None:
-        return (value, label)
-    return SelectChoice(value, label)
 
 
 class CheckboxListField(SelectMultipleField):
@@ -92,7 +81,7 @@ class ProcessForm(FlaskForm):
 
     def __init__(self, *args: Any, goal_choices: GoalChoices = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.goals.choices = [_choice(v, label) for v, label in goal_choices]
+        self.goals.choices = [choice(v, label) for v, label in goal_choices]
 
 
 class NewProcessForm(ProcessForm):
@@ -103,7 +92,7 @@ class NewProcessForm(ProcessForm):
 
 class PhaseForm(FlaskForm):
     kind = SelectField(_l("Kind of phase"), validators=[InputRequired()],
-                       choices=[_choice(k.value, label)
+                       choices=[choice(k.value, label)
                                 for k, label in PHASE_KIND_LABELS.items()])
     starts_on = DateField(_l("Start date"), validators=[InputRequired()])
     ends_on = DateField(_l("End date"), validators=[InputRequired(), _end_not_before_start])
@@ -124,4 +113,4 @@ class LocalTargetForm(FlaskForm):
 
     def __init__(self, *args: Any, goal_choices: GoalChoices = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.goal_number.choices = [_choice(v, label) for v, label in goal_choices]
+        self.goal_number.choices = [choice(v, label) for v, label in goal_choices]

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 
-from pvplatform.auth.permissions import can_create_process, can_manage_process
+from pvplatform.auth.permissions import can_create_process
+from pvplatform.core.form_views import form_page, save_form, submit_form
 from pvplatform.core.i18n import town_zone, utc_to_local
 from pvplatform.core.lookup import get_or_404
 from pvplatform.db import utcnow
-from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.processes import services
+from pvplatform.processes.access import managed_process, require_process_manager
 from pvplatform.processes.forms import (
     MEETING_FORMAT_LABELS,
     OPENABLE_LABELS,
@@ -35,6 +36,8 @@ bp = Blueprint("processes", __name__)
 
 UPCOMING_SESSIONS_ON_HOME = 3
 LATEST_PROPOSALS = 5
+
+Part = TypeVar("Part", Phase, LocalTarget)
 
 
 @bp.context_processor
@@ -61,23 +64,13 @@ def _goal_choices() -> list[tuple[int, str]]:
     return [(g.number, f"{g.number}. {g.title(locale)}") for g in goals]
 
 
-def _show_error(form: FlaskForm, err: ValidationFailed) -> None:
-    field = form._fields.get(err.field) if err.field else None
-    if field is not None:
-        field.errors = [*field.errors, err.message]
-    else:
-        form.form_errors.append(err.message)
-
-
-def _invalid(template: str, **context):
-    """Re-render a refused form: nothing of the attempt may stay in the session."""
-    db.session.rollback()
-    return render_template(template, **context), 422
-
-
-def _require_manager(process: Process | None = None) -> None:
-    if not can_manage_process(current_user, process):
-        abort(403)
+def _managed_part(model: type[Part], part_id: int) -> Part:
+    """A phase or local target of a process the current user manages, checked as in
+    `managed_process`."""
+    require_process_manager()
+    part = get_or_404(model, part_id)
+    require_process_manager(part.process)
+    return part
 
 
 # ---------------------------------------------------------------- public pages
@@ -153,7 +146,7 @@ def detail(process_id: int):
 @bp.get("/manage")
 @login_required
 def admin_list():
-    _require_manager()
+    require_process_manager()
     page = db.paginate(
         sa.select(Process).order_by(Process.starts_on.desc().nulls_last(), Process.id.desc()),
         per_page=50, error_out=False,
@@ -179,27 +172,21 @@ def create():
     if not can_create_process(current_user):
         abort(403)
     form = NewProcessForm(goal_choices=_goal_choices())
-    if form.validate_on_submit():
-        try:
-            process = services.create_process(
-                **_process_values(form), with_standard_phases=bool(form.standard_phases.data),
-                actor=current_user, now=utcnow())
-        except ValidationFailed as err:
-            _show_error(form, err)
-            return _invalid("processes/process_form.html", form=form, process=None)
+    outcome = submit_form(form, lambda: services.create_process(
+        **_process_values(form), with_standard_phases=bool(form.standard_phases.data),
+        actor=current_user, now=utcnow()))
+    if outcome.accepted:
+        process = outcome.result
         db.session.commit()
         flash(_("The process was created."), "success")
         return redirect(url_for("processes.detail", process_id=process.id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("processes/process_form.html", form=form, process=None), status
+    return form_page("processes/process_form.html", form, process=None)
 
 
 @bp.route("/manage/processes/<int:process_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(process_id: int):
-    _require_manager()
-    process = get_or_404(Process, process_id)
-    _require_manager(process)
+    process = managed_process(process_id)
     initial = {
         "title": process.title, "description": process.description,
         "municipality": process.municipality, "population": process.population,
@@ -207,18 +194,14 @@ def edit(process_id: int):
         "goals": [g.number for g in process.goals],
     }
     form = ProcessForm(data=initial, goal_choices=_goal_choices())
-    if form.validate_on_submit():
-        try:
-            services.update_process(process, **_process_values(form), actor=current_user,
-                                    now=utcnow())
-        except ValidationFailed as err:
-            _show_error(form, err)
-            return _invalid("processes/process_form.html", form=form, process=process)
-        db.session.commit()
-        flash(_("The process was saved."), "success")
-        return redirect(url_for("processes.detail", process_id=process.id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("processes/process_form.html", form=form, process=process), status
+    saved = save_form(
+        form, lambda: services.update_process(process, **_process_values(form),
+                                              actor=current_user, now=utcnow()),
+        done=_("The process was saved."),
+        back=url_for("processes.detail", process_id=process.id))
+    if saved is not None:
+        return saved
+    return form_page("processes/process_form.html", form, process=process)
 
 
 # ---------------------------------------------------------------- management: phases
@@ -246,51 +229,36 @@ def _phases_page(process: Process, form: PhaseForm, status: int = 200):
 @bp.route("/manage/processes/<int:process_id>/phases", methods=["GET", "POST"])
 @login_required
 def phases(process_id: int):
-    _require_manager()
-    process = get_or_404(Process, process_id)
-    _require_manager(process)
+    process = managed_process(process_id)
     form = PhaseForm()
-    if form.validate_on_submit():
-        try:
-            services.add_phase(process, **_phase_values(form), actor=current_user, now=utcnow())
-        except ValidationFailed as err:
-            _show_error(form, err)
-            db.session.rollback()
-            return _phases_page(process, form, 422)
-        db.session.commit()
-        flash(_("The phase was added."), "success")
-        return redirect(url_for("processes.phases", process_id=process.id))
+    saved = save_form(
+        form, lambda: services.add_phase(process, **_phase_values(form), actor=current_user,
+                                         now=utcnow()),
+        done=_("The phase was added."), back=url_for("processes.phases", process_id=process.id))
+    if saved is not None:
+        return saved
     return _phases_page(process, form, 422 if request.method == "POST" else 200)
 
 
 @bp.route("/manage/phases/<int:phase_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_phase(phase_id: int):
-    _require_manager()
-    phase = get_or_404(Phase, phase_id)
-    _require_manager(phase.process)
+    phase = _managed_part(Phase, phase_id)
     form = PhaseForm(obj=phase)
-    if form.validate_on_submit():
-        try:
-            services.update_phase(phase, **_phase_values(form), actor=current_user, now=utcnow())
-        except ValidationFailed as err:
-            _show_error(form, err)
-            return _invalid("processes/phase_form.html", form=form, phase=phase,
-                            process=phase.process)
-        db.session.commit()
-        flash(_("The phase was saved."), "success")
-        return redirect(url_for("processes.phases", process_id=phase.process_id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("processes/phase_form.html", form=form, phase=phase,
-                           process=phase.process), status
+    saved = save_form(
+        form, lambda: services.update_phase(phase, **_phase_values(form), actor=current_user,
+                                            now=utcnow()),
+        done=_("The phase was saved."),
+        back=url_for("processes.phases", process_id=phase.process_id))
+    if saved is not None:
+        return saved
+    return form_page("processes/phase_form.html", form, phase=phase, process=phase.process)
 
 
 @bp.post("/manage/phases/<int:phase_id>/delete")
 @login_required
 def delete_phase(phase_id: int):
-    _require_manager()
-    phase = get_or_404(Phase, phase_id)
-    _require_manager(phase.process)
+    phase = _managed_part(Phase, phase_id)
     process_id = phase.process_id
     services.delete_phase(phase, actor=current_user, now=utcnow())
     db.session.commit()
@@ -317,53 +285,37 @@ def _targets_page(process: Process, form: LocalTargetForm, status: int = 200):
 @bp.route("/manage/processes/<int:process_id>/targets", methods=["GET", "POST"])
 @login_required
 def targets(process_id: int):
-    _require_manager()
-    process = get_or_404(Process, process_id)
-    _require_manager(process)
+    process = managed_process(process_id)
     form = LocalTargetForm(goal_choices=_goal_choices())
-    if form.validate_on_submit():
-        try:
-            services.add_local_target(process, **_target_values(form), actor=current_user,
-                                      now=utcnow())
-        except ValidationFailed as err:
-            _show_error(form, err)
-            db.session.rollback()
-            return _targets_page(process, form, 422)
-        db.session.commit()
-        flash(_("The local target was added."), "success")
-        return redirect(url_for("processes.targets", process_id=process.id))
+    saved = save_form(
+        form, lambda: services.add_local_target(process, **_target_values(form),
+                                                actor=current_user, now=utcnow()),
+        done=_("The local target was added."),
+        back=url_for("processes.targets", process_id=process.id))
+    if saved is not None:
+        return saved
     return _targets_page(process, form, 422 if request.method == "POST" else 200)
 
 
 @bp.route("/manage/targets/<int:target_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_target(target_id: int):
-    _require_manager()
-    target = get_or_404(LocalTarget, target_id)
-    _require_manager(target.process)
+    target = _managed_part(LocalTarget, target_id)
     form = LocalTargetForm(obj=target, goal_choices=_goal_choices())
-    if form.validate_on_submit():
-        try:
-            services.update_local_target(target, **_target_values(form), actor=current_user,
-                                         now=utcnow())
-        except ValidationFailed as err:
-            _show_error(form, err)
-            return _invalid("processes/target_form.html", form=form, target=target,
-                            process=target.process)
-        db.session.commit()
-        flash(_("The local target was saved."), "success")
-        return redirect(url_for("processes.targets", process_id=target.process_id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("processes/target_form.html", form=form, target=target,
-                           process=target.process), status
+    saved = save_form(
+        form, lambda: services.update_local_target(target, **_target_values(form),
+                                                   actor=current_user, now=utcnow()),
+        done=_("The local target was saved."),
+        back=url_for("processes.targets", process_id=target.process_id))
+    if saved is not None:
+        return saved
+    return form_page("processes/target_form.html", form, target=target, process=target.process)
 
 
 @bp.post("/manage/targets/<int:target_id>/delete")
 @login_required
 def delete_target(target_id: int):
-    _require_manager()
-    target = get_or_404(LocalTarget, target_id)
-    _require_manager(target.process)
+    target = _managed_part(LocalTarget, target_id)
     process_id = target.process_id
     services.delete_local_target(target, actor=current_user, now=utcnow())
     db.session.commit()

@@ -8,7 +8,6 @@ from wtforms import (
     BooleanField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
@@ -16,12 +15,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-try:  # WTForms >= 3.3 deprecates (value, label) tuples in favour of SelectChoice.
-    from wtforms.fields.choices import SelectChoice
-except ImportError:  # pragma: no cover - older WTForms
-    SelectChoice = None  # type: ignore[assignment,misc]
-
-from pvplatform.core.forms import clean_text, no_control_characters
+from pvplatform.core.forms import choice, clean_text, no_control_characters
+from pvplatform.processes.forms import CheckboxListField
 from pvplatform.proposals.models import ANSWER_STATES, ProposalState
 
 TITLE_MAX = 200
@@ -48,12 +43,6 @@ LISTED_STATES = (ProposalState.PUBLISHED, ProposalState.EVALUATING, ProposalStat
 SORTS = (("newest", _l("Newest")), ("support", _l("Most supported")))
 
 
-def choice(value: object, label: object) -> object:
-    if SelectChoice is None:
-        return (value, label)
-    return SelectChoice(value, label)
-
-
 def _strip(value: str | None) -> str | None:
     return clean_text(value)
 
@@ -63,8 +52,10 @@ class ProposalForm(FlaskForm):
                         validators=[DataRequired(), Length(max=TITLE_MAX), no_control_characters])
     body = TextAreaField(_l("Your proposal"), filters=[_strip],
                          validators=[DataRequired(), Length(max=BODY_MAX), no_control_characters])
-    goals = SelectMultipleField(_l("Sustainable Development Goals it serves"), coerce=int,
-                                validators=[Optional()])
+    # Checkboxes, not a multiple select: choosing several options of a select takes Ctrl,
+    # which a phone does not have and few people know about.
+    goals = CheckboxListField(_l("Sustainable Development Goals it serves"), coerce=int,
+                              validators=[Optional()])
     meeting_id = SelectField(_l("Session it came from"), coerce=int, default=NO_ID)
     on_behalf = BooleanField(_l("On behalf of my association"))
     save_draft = SubmitField(_l("Save as draft"))

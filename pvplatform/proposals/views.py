@@ -10,10 +10,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 
 from pvplatform.auth import permissions
+from pvplatform.core.form_views import form_page, save_form, show_domain_error, submit_form
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.pagination import page_arg
 from pvplatform.db import utcnow
@@ -75,14 +75,6 @@ def _load_visible(proposal_id: int) -> Proposal:
                                                                            proposal):
         raise NotFound()
     return proposal
-
-
-def _attach_error(form: FlaskForm, err: ValidationFailed) -> None:
-    field = getattr(form, err.field, None) if err.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, err.message]
-    else:
-        form.form_errors.append(err.message)
 
 
 def _goal_label(goal: Any) -> str:
@@ -217,22 +209,16 @@ def create(process_id: int):
     services.require_proposals_open(process, now=utcnow())
     form = ProposalForm()
     _setup_proposal_form(form, process)
-    if form.validate_on_submit():
-        try:
-            proposal = services.create_proposal(
-                process, participant_for(current_user), current_user, now=utcnow(),
-                **_proposal_fields(form),
-            )
-        except ValidationFailed as err:
-            db.session.rollback()
-            _attach_error(form, err)
-        else:
-            db.session.commit()
-            flash(_done_message(proposal), "success")
-            return redirect(url_for(".detail", proposal_id=proposal.id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("proposals/form.html", form=form, process=process,
-                           proposal=None), status
+    outcome = submit_form(form, lambda: services.create_proposal(
+        process, participant_for(current_user), current_user, now=utcnow(),
+        **_proposal_fields(form),
+    ))
+    if outcome.accepted:
+        proposal = outcome.result
+        db.session.commit()
+        flash(_done_message(proposal), "success")
+        return redirect(url_for(".detail", proposal_id=proposal.id))
+    return form_page("proposals/form.html", form, process=process, proposal=None)
 
 
 def _load_own_draft(proposal_id: int) -> Proposal:
@@ -259,19 +245,13 @@ def edit(proposal_id: int):
     else:
         form = ProposalForm()
     _setup_proposal_form(form, proposal.process)
-    if form.validate_on_submit():
-        try:
-            services.update_draft(proposal, current_user, now=utcnow(), **_proposal_fields(form))
-        except ValidationFailed as err:
-            db.session.rollback()
-            _attach_error(form, err)
-        else:
-            db.session.commit()
-            flash(_done_message(proposal), "success")
-            return redirect(url_for(".detail", proposal_id=proposal.id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("proposals/form.html", form=form, process=proposal.process,
-                           proposal=proposal), status
+    if submit_form(form, lambda: services.update_draft(
+            proposal, current_user, now=utcnow(), **_proposal_fields(form))).accepted:
+        db.session.commit()
+        # After the commit: publishing may be part of the change.
+        flash(_done_message(proposal), "success")
+        return redirect(url_for(".detail", proposal_id=proposal.id))
+    return form_page("proposals/form.html", form, process=proposal.process, proposal=proposal)
 
 
 @bp.post("/proposals/<int:proposal_id>/publish")
@@ -316,8 +296,7 @@ def comment(proposal_id: int):
         row = services.add_comment(proposal, participant_for(current_user), form.body.data,
                                    now=utcnow())
     except ValidationFailed as err:
-        db.session.rollback()
-        _attach_error(form, err)
+        show_domain_error(form, err)
         return _render_detail(proposal, comment_form=form, status=422)
     db.session.commit()
     flash(_("Your comment is published."), "success")
@@ -384,21 +363,15 @@ def answer(proposal_id: int):
         raise InvalidState(_("Only a published proposal can be answered."))
     default = proposal.state if proposal.state in ANSWER_STATES else ProposalState.EVALUATING
     form = AnswerForm(state=default.value)
-    if form.validate_on_submit():
-        try:
-            services.answer_proposal(proposal, current_user, state=form.state.data,
-                                     rationale=form.rationale.data, now=utcnow())
-        except ValidationFailed as err:
-            db.session.rollback()
-            _attach_error(form, err)
-        else:
-            db.session.commit()
-            flash(_("The answer is published and the author is notified."), "success")
-            return redirect(url_for(".detail", proposal_id=proposal.id, _anchor="answers"))
-    status = 422 if request.method == "POST" else 200
+    saved = save_form(
+        form, lambda: services.answer_proposal(proposal, current_user, state=form.state.data,
+                                               rationale=form.rationale.data, now=utcnow()),
+        done=_("The answer is published and the author is notified."),
+        back=url_for(".detail", proposal_id=proposal.id, _anchor="answers"))
+    if saved is not None:
+        return saved
     tally = services.tallies([proposal.id])[proposal.id]
-    return render_template("proposals/answer.html", proposal=proposal, form=form,
-                           tally=tally), status
+    return form_page("proposals/answer.html", form, proposal=proposal, tally=tally)
 
 
 @bp.post("/proposals/<int:proposal_id>/updates")
@@ -418,8 +391,7 @@ def add_update(proposal_id: int):
         services.add_implementation_update(proposal, current_user, progress=form.progress.data,
                                            body=form.body.data, now=utcnow())
     except ValidationFailed as err:
-        db.session.rollback()
-        _attach_error(form, err)
+        show_domain_error(form, err)
         return _render_detail(proposal, update_form=form, status=422)
     db.session.commit()
     flash(_("The implementation update is published and the author is notified."), "success")

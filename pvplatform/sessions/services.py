@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -219,29 +220,25 @@ def create_meeting(process: Process, data: MeetingData, *, by: User, now: dateti
     return meeting
 
 
+def _compared_fields(meeting: Meeting) -> dict[str, Any]:
+    """What the audit row of an edit compares, as plain values."""
+    return {
+        "title": meeting.title,
+        "format": str(meeting.format),
+        "starts_at": meeting.starts_at.isoformat(),
+        "ends_at": meeting.ends_at.isoformat() if meeting.ends_at else None,
+        "location": meeting.location,
+        "online_url": meeting.online_url,
+        "capacity": meeting.capacity,
+        "agenda": meeting.agenda,
+    }
+
+
 def update_meeting(meeting: Meeting, data: MeetingData, *, by: User, now: datetime) -> Meeting:  # noqa: ARG001
     _check_meeting_data(data)
-    before = {
-        "title": meeting.title,
-        "format": str(meeting.format),
-        "starts_at": meeting.starts_at.isoformat(),
-        "ends_at": meeting.ends_at.isoformat() if meeting.ends_at else None,
-        "location": meeting.location,
-        "online_url": meeting.online_url,
-        "capacity": meeting.capacity,
-        "agenda": meeting.agenda,
-    }
+    before = _compared_fields(meeting)
     _apply(meeting, data)
-    after = {
-        "title": meeting.title,
-        "format": str(meeting.format),
-        "starts_at": meeting.starts_at.isoformat(),
-        "ends_at": meeting.ends_at.isoformat() if meeting.ends_at else None,
-        "location": meeting.location,
-        "online_url": meeting.online_url,
-        "capacity": meeting.capacity,
-        "agenda": meeting.agenda,
-    }
+    after = _compared_fields(meeting)
     changed = sorted(k for k in after if after[k] != before[k])
     db.session.flush()
     record_audit(by, "session.update", "session", meeting.id, process_id=meeting.process_id,
@@ -267,19 +264,25 @@ def close_meeting(meeting: Meeting, minutes: str, *, by: User, now: datetime) ->
 # ---------------------------------------------------------------- invitations
 
 
-def invite_participant(meeting: Meeting, participant: Participant, *, by: User, now: datetime,
-                       link: str = "") -> Invitation:
+def _new_invitation(meeting: Meeting, name: str, *, by: User, now: datetime,
+                    **invitee: int) -> Invitation:
+    """An invitation of the one invitee named by `participant_id=` or `association_id=`;
+    refused for a closed session, or for an invitee (called `name`) invited already."""
     _refuse_if_closed(meeting)
     exists = db.session.scalar(
-        sa.select(Invitation.id).where(
-            Invitation.meeting_id == meeting.id, Invitation.participant_id == participant.id
-        )
+        sa.select(Invitation.id).filter_by(meeting_id=meeting.id, **invitee)
     )
     if exists is not None:
-        raise InvalidState(str(_l("%(name)s is already invited.", name=participant.name)))
-    invitation = Invitation(meeting_id=meeting.id, participant_id=participant.id,
-                            invited_at=now, invited_by_id=by.id)
+        raise InvalidState(str(_l("%(name)s is already invited.", name=name)))
+    invitation = Invitation(meeting_id=meeting.id, invited_at=now, invited_by_id=by.id, **invitee)
     db.session.add(invitation)
+    return invitation
+
+
+def invite_participant(meeting: Meeting, participant: Participant, *, by: User, now: datetime,
+                       link: str = "") -> Invitation:
+    invitation = _new_invitation(meeting, participant.name, by=by, now=now,
+                                 participant_id=participant.id)
     notify(participant.user_id, "session.invited", N_("You are invited to the session %(title)s."),
            params={"title": meeting.title}, link=link)
     return invitation
@@ -287,17 +290,8 @@ def invite_participant(meeting: Meeting, participant: Participant, *, by: User, 
 
 def invite_association(meeting: Meeting, association: Association, *, by: User, now: datetime,
                        link: str = "") -> Invitation:
-    _refuse_if_closed(meeting)
-    exists = db.session.scalar(
-        sa.select(Invitation.id).where(
-            Invitation.meeting_id == meeting.id, Invitation.association_id == association.id
-        )
-    )
-    if exists is not None:
-        raise InvalidState(str(_l("%(name)s is already invited.", name=association.name)))
-    invitation = Invitation(meeting_id=meeting.id, association_id=association.id,
-                            invited_at=now, invited_by_id=by.id)
-    db.session.add(invitation)
+    invitation = _new_invitation(meeting, association.name, by=by, now=now,
+                                 association_id=association.id)
     member_ids = db.session.scalars(
         sa.select(User.id)
         .where(User.association_id == association.id, User.deleted_at.is_(None))

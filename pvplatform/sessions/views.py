@@ -29,6 +29,7 @@ from sqlalchemy.orm import selectinload
 
 from pvplatform.auth import permissions
 from pvplatform.auth.models import Association, User
+from pvplatform.core.form_views import form_page, save_form, submit_form
 from pvplatform.core.i18n import local_to_utc, town_zone, utc_to_local
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.pagination import page_arg
@@ -211,33 +212,22 @@ def _meeting_data(form: MeetingForm) -> services.MeetingData:
     )
 
 
-def _attach_error(form: MeetingForm, err: DomainError) -> None:
-    field = getattr(form, err.field, None) if err.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, err.message]
-    else:
-        form.form_errors.append(err.message)
-
-
 @bp.route("/manage/processes/<int:process_id>/sessions/new", methods=["GET", "POST"])
 @login_required
 def create(process_id: int):
     process = get_or_404(Process, process_id)
     _require(permissions.can_manage_sessions(current_user, process))
     form = MeetingForm()
-    if form.validate_on_submit():
-        try:
-            meeting = services.create_meeting(process, _meeting_data(form), by=current_user,
-                                              now=utcnow())
-        except DomainError as err:
-            db.session.rollback()
-            _attach_error(form, err)
-        else:
-            db.session.commit()
-            flash(_("The session is created."), "success")
-            return redirect(url_for("sessions.manage", meeting_id=meeting.id), 303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("sessions/edit.html", form=form, process=process, meeting=None), status
+    outcome = submit_form(form, lambda: services.create_meeting(
+        process, _meeting_data(form), by=current_user, now=utcnow(),
+    ), refusals=DomainError)
+    if outcome.accepted:
+        meeting = outcome.result
+        db.session.commit()
+        flash(_("The session is created."), "success")
+        return redirect(url_for("sessions.manage", meeting_id=meeting.id), 303)
+    # 422 for any refusal, whatever its own status: the form says what to change.
+    return form_page("sessions/edit.html", form, process=process, meeting=None)
 
 
 @bp.route("/manage/sessions/<int:meeting_id>/edit", methods=["GET", "POST"])
@@ -263,16 +253,13 @@ def edit(meeting_id: int):
         return render_template("sessions/edit.html", form=form, process=meeting.process,
                                meeting=meeting)
     form = MeetingForm()
-    if form.validate_on_submit():
-        try:
-            services.update_meeting(meeting, _meeting_data(form), by=current_user, now=utcnow())
-        except DomainError as err:
-            db.session.rollback()
-            _attach_error(form, err)
-        else:
-            db.session.commit()
-            flash(_("The session is saved."), "success")
-            return redirect(url_for("sessions.manage", meeting_id=meeting.id), 303)
+    saved = save_form(
+        form, lambda: services.update_meeting(meeting, _meeting_data(form), by=current_user,
+                                              now=utcnow()),
+        done=_("The session is saved."),
+        back=url_for("sessions.manage", meeting_id=meeting.id), code=303, refusals=DomainError)
+    if saved is not None:
+        return saved
     return render_template("sessions/edit.html", form=form, process=meeting.process,
                            meeting=meeting), 422
 
