@@ -16,6 +16,13 @@ import pytest
 import sqlalchemy as sa
 from flask import g, has_app_context
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
+
+# Locally Hypothesis explores new examples at every run; CI replays a fixed sequence, so that a
+# red CI always means a change broke something (a new finding shows up locally, reproducibly).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 def _database_per_worker() -> None:
