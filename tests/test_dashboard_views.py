@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -21,10 +20,8 @@ from pvplatform.moderation.models import AuditLog
 from pvplatform.participation.importer import import_package
 from pvplatform.participation.models import AttendanceSnapshot, Participant, Stratum
 from pvplatform.sessions.models import Attendance, Registration
+from tests.examples import TINY
 
-TINY = Path(__file__).resolve().parents[2] / "shared" / "examples" / "tiny-process"
-if not TINY.is_dir():
-    TINY = Path("/work/shared/examples/tiny-process")
 INSTANTS = {"2026-03-01": datetime(2026, 3, 1, tzinfo=UTC),
             "2026-06-01": datetime(2026, 6, 1, tzinfo=UTC)}
 

@@ -25,10 +25,7 @@ from pvplatform.participation.models import (
 from pvplatform.processes.models import Process
 from pvplatform.proposals.models import Comment, Proposal, Vote
 from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
-
-TINY = Path(__file__).resolve().parents[2] / "shared" / "examples" / "tiny-process"
-if not TINY.is_dir():  # the shared examples live beside the repository on these machines
-    TINY = Path("/work/shared/examples/tiny-process")
+from tests.examples import TINY
 
 TABLE_MODELS = {
     "processes": Process,

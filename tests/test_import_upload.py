@@ -17,10 +17,8 @@ from pvplatform.participation import import_views
 from pvplatform.processes.models import Process
 from pvplatform.proposals.models import Vote
 from pvplatform.sessions.models import Attendance, Meeting
+from tests.examples import TINY
 
-TINY = Path(__file__).resolve().parents[2] / "shared" / "examples" / "tiny-process"
-if not TINY.is_dir():
-    TINY = Path("/work/shared/examples/tiny-process")
 URL = "/manage/import"
 
 

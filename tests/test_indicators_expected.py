@@ -6,13 +6,11 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-TINY = Path(__file__).resolve().parents[2] / "shared" / "examples" / "tiny-process"
-if not TINY.is_dir():
-    TINY = Path("/work/shared/examples/tiny-process")
+from tests.examples import TINY
+
 INSTANTS = ("2026-03-01", "2026-06-01")
 
 

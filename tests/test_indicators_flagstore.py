@@ -18,7 +18,6 @@ from pvplatform.notifications.models import Notification
 from pvplatform.notifications.services import render_message
 from pvplatform.proposals.models import Proposal, ProposalState
 from pvplatform.sessions.models import Attendance, Registration
-from tests.conftest import ON_POSTGRES
 
 
 @pytest.fixture(autouse=True)
@@ -504,14 +503,10 @@ def test_every_threshold_has_a_spec_with_its_default_in_range():
 
 
 def test_import_stores_the_flags_of_the_package(app, db):
-    from pathlib import Path
-
     from pvplatform.participation.importer import import_package
+    from tests.examples import TINY
 
-    tiny = Path(__file__).resolve().parent.parent.parent / "shared" / "examples" / "tiny-process"
-    if not tiny.exists():
-        pytest.skip("example package not available")
-    process = import_package(tiny, now=datetime(2030, 1, 1, tzinfo=UTC))
+    process = import_package(TINY, now=datetime(2030, 1, 1, tzinfo=UTC))
     db.session.commit()
     stored = {(r.code, r.key) for r in store.active_flags(process.id)}
     computed = {(r.code, store.flag_key(r))
@@ -561,7 +556,7 @@ def test_flags_command_still_prints_computed_rows(app, db, factory):
     assert [r["code"] for r in rows] == ["unreasoned_rejection"]
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="row locks are a PostgreSQL matter")
+@pytest.mark.postgres_only  # row locks are a PostgreSQL matter
 def test_simultaneous_commits_do_not_duplicate_a_flag(app, db, factory, monkeypatch):
     """Two changes committed at the same moment both refresh the process: the second waits
     for the first and updates its record instead of inserting a duplicate."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from pvplatform.db import utcnow
 from pvplatform.indicators import compute_flags, compute_indicators
 from pvplatform.indicators.present import flag_records, indicator_records
 from pvplatform.participation.importer import import_package
+from tests.examples import TINY
 from tests.package_generator import generate_package, threshold_package
 from tests.reference_indicators import (
     FLAG_KEYS,
@@ -30,10 +30,6 @@ from tests.reference_indicators import (
     indicator_rows,
     load_package,
 )
-
-TINY = Path(__file__).resolve().parents[2] / "shared" / "examples" / "tiny-process"
-if not TINY.is_dir():
-    TINY = Path("/work/shared/examples/tiny-process")
 
 SEEDS = tuple(range(1, 21))
 FLAG_CODES = ("under_representation", "over_representation", "stratum_not_reached",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import event
 
@@ -11,10 +10,7 @@ from pvplatform.db import utcnow
 from pvplatform.indicators import compute_flags, compute_indicators
 from pvplatform.participation.import_sample import write_sample_package
 from pvplatform.participation.importer import import_package
-
-TINY = Path(__file__).resolve().parents[2] / "shared" / "examples" / "tiny-process"
-if not TINY.is_dir():
-    TINY = Path("/work/shared/examples/tiny-process")
+from tests.examples import TINY
 
 
 def statements(db, process_id: int, as_of: datetime) -> tuple[int, int, int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,10 +20,8 @@ from pvplatform.participation.importer import import_package
 from pvplatform.participation.models import Participant
 from pvplatform.participation.services import participant_for
 from pvplatform.sessions.models import Attendance, AttendanceMode, Invitation, Meeting, Registration
+from tests.examples import TINY
 
-TINY = Path(__file__).resolve().parents[2] / "shared" / "examples" / "tiny-process"
-if not TINY.is_dir():
-    TINY = Path("/work/shared/examples/tiny-process")
 JUNE = datetime(2026, 6, 1, tzinfo=UTC)
 MARCH = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -18,9 +18,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from pvplatform.core.backup import BackupError, backup_database, find_pg_tool, restore_database
+from pvplatform.core.backup import BackupError, backup_database, restore_database
 from pvplatform.extensions import db as _db
-from tests.conftest import make_app, seed_reference_data
+from tests.conftest import make_app, require_postgres_tool, seed_reference_data
 
 PG_URL = os.environ.get("PV_TEST_DATABASE_URL", "")
 
@@ -42,10 +42,8 @@ def _drop_pg(name: str) -> None:
 
 
 def _backends() -> list:
-    pg_ready = PG_URL.startswith("postgresql") and find_pg_tool("pg_dump") is not None
     return [pytest.param("sqlite", id="sqlite"),
-            pytest.param("postgresql", id="postgresql", marks=pytest.mark.skipif(
-                not pg_ready, reason="needs PostgreSQL (PV_TEST_DATABASE_URL) and pg_dump"))]
+            pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres_only)]
 
 
 @pytest.fixture
@@ -54,6 +52,8 @@ def urls(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'live.sqlite'}", f"sqlite:///{tmp_path / 'restored.sqlite'}"
         return
+    require_postgres_tool("pg_dump")
+    require_postgres_tool("pg_restore")
     (live, live_name), (restored, restored_name) = _pg_database(), _pg_database()
     yield live, restored
     _drop_pg(live_name)

@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from pvplatform.extensions import db as _db
-from tests.conftest import ON_POSTGRES, Factory, login, make_app, seed_reference_data
+from tests.conftest import Factory, login, make_app, seed_reference_data
 
-pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="SQLite behaviour (the run on SQLite has it)")
+pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.fixture

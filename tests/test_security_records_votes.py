@@ -35,12 +35,8 @@ PG_URL = os.environ.get("PV_TEST_DATABASE_URL", "")
 
 def _backends() -> list:
     # The PostgreSQL run of the suite tests PostgreSQL; the SQLite run tests SQLite.
-    on_postgres = PG_URL.startswith("postgresql")
-    params = [pytest.param("sqlite", id="sqlite-wal", marks=pytest.mark.skipif(
-        on_postgres, reason="the SQLite run of the suite covers it"))]
-    params.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.skipif(
-        not on_postgres, reason="PV_TEST_DATABASE_URL is not PostgreSQL")))
-    return params
+    return [pytest.param("sqlite", id="sqlite-wal", marks=pytest.mark.sqlite_only),
+            pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres_only)]
 
 
 @pytest.fixture
