@@ -276,13 +276,13 @@ def test_audit_log_paginated_filtered_and_read_only(client, factory, login_as, w
     assert "proposal.answer" in page  # newest first, on page 1
     assert "Next page" in page
     page2 = client.get("/audit", query_string={"page": 2}).get_data(as_text=True)
-    assert "comment #1</td>" in page2 and "comment #1</td>" not in page
+    assert "comment no. 1</td>" in page2 and "comment no. 1</td>" not in page
     only = client.get("/audit", query_string={"action": "proposal.answer"}).get_data(
         as_text=True)
-    assert "Élue Martin" in only and "comment #" not in only
+    assert "Élue Martin" in only and "comment no." not in only
     by_actor = client.get("/audit", query_string={"actor": str(elected.id)}).get_data(
         as_text=True)
-    assert "proposal.answer" in by_actor and "comment #" not in by_actor
+    assert "proposal.answer" in by_actor and "comment no." not in by_actor
     for bad in ({"action": "nope"}, {"actor": "abc"}, {"actor": "999999"},
                 {"actor": str(2**63)}):
         assert client.get("/audit", query_string=bad).status_code == 422, bad
@@ -290,6 +290,36 @@ def test_audit_log_paginated_filtered_and_read_only(client, factory, login_as, w
     assert client.post("/audit").status_code == 405
     assert client.delete("/audit").status_code == 405
     assert count(AuditLog) == 61
+
+
+def test_audit_log_names_actions_and_targets_in_plain_french(client, factory, login_as, world):
+    staff = factory.user("staff")
+    record_audit(staff, "proposal.answer", "proposal", world["proposal"].id)
+    record_audit(staff, "newer.code", "thing", 7)
+    _db.session.commit()
+    login_as(staff)
+    page = client.get("/audit", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Réponse à une proposition" in page
+    assert f"proposition n° {world['proposal'].id}</td>" in page
+    # A code without a name yet is shown as it is, never hidden.
+    assert "newer.code" in page and "thing n° 7</td>" in page
+    options = client.get("/audit", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert '<option value="proposal.answer">Réponse à une proposition</option>' in options
+
+
+def test_every_audited_action_of_the_code_has_a_name():
+    """A new record_audit(...) code must come with its plain-language name."""
+    import re
+    from pathlib import Path
+
+    from pvplatform.moderation.audit_labels import ACTIONS
+
+    root = Path(__file__).resolve().parent.parent / "pvplatform"
+    source = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.py"))
+    codes = set(re.findall(r'record_audit\(\s*[\w.]+,\s*"([a-z_.]+)"', source))
+    codes |= {f"moderation.{kind}" for kind in ("hide", "restore")}
+    assert len(codes) > 30
+    assert sorted(codes - set(ACTIONS)) == []
 
 
 def test_audit_rows_cannot_be_changed(factory, db):

@@ -15,7 +15,7 @@ from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
-from pvplatform.moderation import services
+from pvplatform.moderation import audit_labels, services
 from pvplatform.moderation.forms import (
     TARGET_LABELS,
     AuditFilterForm,
@@ -135,7 +135,7 @@ def audit_log():
         abort(403)
     form = AuditFilterForm(formdata=request.args)
     form.action.choices = [choice("", _("All actions"))] + [
-        choice(a, a) for a in services.audit_actions()
+        choice(a, audit_labels.action_label(a)) for a in services.audit_actions()
     ]
     form.actor.choices = [choice(0, _("Anyone"))] + [
         choice(uid, name) for uid, name in services.audit_actors()
@@ -150,4 +150,5 @@ def audit_log():
     page = db.paginate(stmt, page=page_arg(), per_page=PER_PAGE, error_out=False)
     filters = {k: v for k, v in request.args.items() if k in ("action", "actor")}
     return render_template("moderation/audit_log.html", form=form, page=page,
-                           filters=filters), status
+                           filters=filters, audit_action=audit_labels.action_label,
+                           audit_target=audit_labels.target_label), status
