@@ -92,57 +92,57 @@ def _with_people(stmt: sa.Select, relationship: Any) -> sa.Select:
     return stmt.options(selectinload(relationship).selectinload(Participant.user))
 
 
+def _first_per_pair(model: Any, partner: Any, *conditions: Any) -> sa.Select:
+    """The lowest id of `model` per (session, partner) pair meeting the conditions: the
+    engine counts pairs, so a repeated invitation or registration is listed once."""
+    return (
+        sa.select(sa.func.min(model.id))
+        .join(Meeting, Meeting.id == model.meeting_id)
+        .where(*conditions)
+        .group_by(model.meeting_id, partner)
+    )
+
+
+def _people_per_pair(model: Any, *conditions: Any) -> sa.Select:
+    """One row of `model` per (session, participant) pair, with session and person loaded."""
+    first = _first_per_pair(model, model.participant_id, *conditions)
+    stmt = (
+        sa.select(model)
+        .join(model.meeting)
+        .options(contains_eager(model.meeting))
+        .where(model.id.in_(first))
+        .order_by(Meeting.starts_at, Meeting.id, model.participant_id)
+    )
+    return _with_people(stmt, model.participant)
+
+
 # ---------------------------------------------------------------- the lists (statements)
 
 def invited_not_registered_statement(process_id: int, as_of: datetime,
                                      meeting_id: int | None = None) -> sa.Select:
     """One invitation per (session, participant) pair invited at or before T without a live
     registration as of T: the engine's invited_not_registered (sessions held or not)."""
-    first = (
-        sa.select(sa.func.min(Invitation.id))
-        .join(Meeting, Meeting.id == Invitation.meeting_id)
-        .where(
-            _sessions_of(process_id, meeting_id),
-            Invitation.participant_id.is_not(None),
-            Invitation.invited_at <= as_of,
-            ~_live_registration(Invitation.meeting_id, Invitation.participant_id, as_of),
-        )
-        .group_by(Invitation.meeting_id, Invitation.participant_id)
+    return _people_per_pair(
+        Invitation,
+        _sessions_of(process_id, meeting_id),
+        Invitation.participant_id.is_not(None),
+        Invitation.invited_at <= as_of,
+        ~_live_registration(Invitation.meeting_id, Invitation.participant_id, as_of),
     )
-    stmt = (
-        sa.select(Invitation)
-        .join(Invitation.meeting)
-        .options(contains_eager(Invitation.meeting))
-        .where(Invitation.id.in_(first))
-        .order_by(Meeting.starts_at, Meeting.id, Invitation.participant_id)
-    )
-    return _with_people(stmt, Invitation.participant)
 
 
 def no_shows_statement(process_id: int, as_of: datetime,
                        meeting_id: int | None = None) -> sa.Select:
     """One live registration per (held session, participant) pair without an attendance as of T:
     the numerator of the engine's no_show_rate."""
-    first = (
-        sa.select(sa.func.min(Registration.id))
-        .join(Meeting, Meeting.id == Registration.meeting_id)
-        .where(
-            _sessions_of(process_id, meeting_id),
-            Meeting.starts_at <= as_of,
-            Registration.registered_at <= as_of,
-            sa.or_(Registration.cancelled_at.is_(None), Registration.cancelled_at > as_of),
-            ~_attended(Registration.meeting_id, Registration.participant_id, as_of),
-        )
-        .group_by(Registration.meeting_id, Registration.participant_id)
+    return _people_per_pair(
+        Registration,
+        _sessions_of(process_id, meeting_id),
+        Meeting.starts_at <= as_of,
+        Registration.registered_at <= as_of,
+        sa.or_(Registration.cancelled_at.is_(None), Registration.cancelled_at > as_of),
+        ~_attended(Registration.meeting_id, Registration.participant_id, as_of),
     )
-    stmt = (
-        sa.select(Registration)
-        .join(Registration.meeting)
-        .options(contains_eager(Registration.meeting))
-        .where(Registration.id.in_(first))
-        .order_by(Meeting.starts_at, Meeting.id, Registration.participant_id)
-    )
-    return _with_people(stmt, Registration.participant)
 
 
 def walk_ins_statement(process_id: int, as_of: datetime,
@@ -205,17 +205,13 @@ def absent_associations_statement(process_id: int, as_of: datetime,
             member.association_id == Invitation.association_id,
         )
     )
-    first = (
-        sa.select(sa.func.min(Invitation.id))
-        .join(Meeting, Meeting.id == Invitation.meeting_id)
-        .where(
-            _sessions_of(process_id, meeting_id),
-            Meeting.starts_at <= as_of,
-            Invitation.association_id.is_not(None),
-            Invitation.invited_at <= as_of,
-            ~member_present,
-        )
-        .group_by(Invitation.meeting_id, Invitation.association_id)
+    first = _first_per_pair(
+        Invitation, Invitation.association_id,
+        _sessions_of(process_id, meeting_id),
+        Meeting.starts_at <= as_of,
+        Invitation.association_id.is_not(None),
+        Invitation.invited_at <= as_of,
+        ~member_present,
     )
     return (
         sa.select(Invitation)
