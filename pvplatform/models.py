@@ -24,7 +24,13 @@ from pvplatform.proposals.models import (
     ProposalState,
     Vote,
 )
-from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
+from pvplatform.sessions.models import (
+    Attendance,
+    Invitation,
+    Meeting,
+    Registration,
+    SpeakingTurn,
+)
 
 __all__ = [
     "AbsenceKind",
@@ -61,6 +67,7 @@ __all__ = [
     "Report",
     "Role",
     "SdgGoal",
+    "SpeakingTurn",
     "Stratum",
     "User",
     "Vote",

@@ -2,15 +2,28 @@
 
 `generate_package(folder, seed)` writes one package and returns the instants worth computing it
 at. Everything comes from `random.Random(seed)`: a seed always gives the same package. The
-shapes are chosen to reach the corners of INDICATORS.md: every kind, associations with and
-without members, invitations to people and to associations (some repeated), registrations
-cancelled before or after an instant and taken again, walk-ins, check-ins before, at and after
-a session's start, sessions in the future, sessions starting at the same instant (their id
-string order decides), strata whose shares do not sum to 1 (one may be 0), unknown and missing
-categories, proposals in every state answered before or after an instant (some exactly 30 days
-after publication), blank rationales, repeated perception answers, timestamps in several
-offsets; and, for the larger packages, enough attendees, registrations and contributors for
-each flag's threshold.
+shapes are chosen to reach the corners of INDICATORS.md (version 2): every kind, associations
+with and without members, invitations to people and to associations (some repeated, some sent
+at or after the session's start, which do not count), registrations cancelled before, at or
+after their session's start (a cancellation from the start on leaves a no-show) or after an
+instant, and taken again, walk-ins, check-ins before, at and after a session's start, sessions
+in the future, sessions starting at the same instant (their id string order decides), strata
+whose shares do not sum to 1 (one may be 0, with people in it), unknown and missing categories,
+a population that may be unknown or 0, proposals in every state answered before or after an
+instant (some exactly 30 days after publication), blank rationales, speaking turns (of people
+who did not attend, still running at an instant, officials who hold the floor; the table may be
+absent or empty), perceptions with "don't know" (empty) scores, several answers per key (the
+latest counts, a later "don't know" replacing a score), final-wave respondents who only said
+"don't know", session pulses with their session_id, changes strong enough for the sign test
+(duality, erosion, weak values weakening) at some seeds, timestamps in several offsets; and, for
+the larger packages, enough attendees, registrations and contributors for each flag's threshold.
+
+`threshold_package(folder)` is hand-built so that figures sit exactly on the default thresholds;
+`on_threshold_overrides(folder, at)` gives threshold overrides that put a package's own reported
+figures exactly on alpha, weak_below, weak_delta... (and a hair beside them).
+
+The package is written from DATA.md's table list below, not from the platform's import schema,
+so that the generator stays independent of the code it checks.
 """
 
 from __future__ import annotations
@@ -18,11 +31,10 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-
-from pvplatform.participation.import_schema import TABLES, descriptor
 
 BASE = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
 OFFSETS = (timezone(timedelta(hours=1)), timezone(timedelta(hours=2)), UTC,
@@ -39,6 +51,76 @@ VALUES = ("inclusiveness", "transparency", "responsiveness", "trust", "effective
           "legitimacy")
 STATES = ("draft", "published", "evaluating", "accepted", "rejected", "withdrawn")
 
+# DATA.md's tables: (column, Table Schema type, required), in DATA.md's order.
+_TEXT, _TIME, _INT = "string", "datetime", "integer"
+TABLES: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "processes": (("id", _TEXT, True), ("title", _TEXT, True), ("municipality", _TEXT, False),
+                  ("population", _INT, False), ("starts_on", "date", False),
+                  ("ends_on", "date", False)),
+    "public_values": (("code", _TEXT, True), ("name", _TEXT, True),
+                      ("description", _TEXT, False)),
+    "strata": (("process_id", _TEXT, True), ("dimension", _TEXT, True),
+               ("category", _TEXT, True), ("population_share", "number", True)),
+    "associations": (("id", _TEXT, True), ("name", _TEXT, True)),
+    "participants": (("id", _TEXT, True), ("kind", _TEXT, True),
+                     ("association_id", _TEXT, False), ("created_at", _TIME, False)),
+    "participant_attributes": (("participant_id", _TEXT, True), ("dimension", _TEXT, True),
+                               ("category", _TEXT, True)),
+    "sessions": (("id", _TEXT, True), ("process_id", _TEXT, True), ("title", _TEXT, True),
+                 ("format", _TEXT, True), ("starts_at", _TIME, True), ("ends_at", _TIME, False),
+                 ("capacity", _INT, False)),
+    "invitations": (("session_id", _TEXT, True), ("participant_id", _TEXT, False),
+                    ("association_id", _TEXT, False), ("invited_at", _TIME, True)),
+    "registrations": (("session_id", _TEXT, True), ("participant_id", _TEXT, True),
+                      ("registered_at", _TIME, True), ("cancelled_at", _TIME, False)),
+    "attendances": (("session_id", _TEXT, True), ("participant_id", _TEXT, True),
+                    ("mode", _TEXT, True), ("checked_in_at", _TIME, True)),
+    "proposals": (("id", _TEXT, True), ("process_id", _TEXT, True), ("session_id", _TEXT, False),
+                  ("author_id", _TEXT, True), ("title", _TEXT, True),
+                  ("published_at", _TIME, False), ("state", _TEXT, True),
+                  ("answered_at", _TIME, False), ("answer_rationale", _TEXT, False)),
+    "comments": (("id", _TEXT, True), ("proposal_id", _TEXT, True), ("author_id", _TEXT, True),
+                 ("created_at", _TIME, True)),
+    "votes": (("proposal_id", _TEXT, True), ("participant_id", _TEXT, True),
+              ("value", _INT, True), ("cast_at", _TIME, True)),
+    "perceptions": (("participant_id", _TEXT, True), ("process_id", _TEXT, True),
+                    ("public_value", _TEXT, True), ("wave", _TEXT, True),
+                    ("session_id", _TEXT, False), ("score", _INT, False),
+                    ("answered_at", _TIME, True)),
+    "speaking_turns": (("session_id", _TEXT, True), ("participant_id", _TEXT, True),
+                       ("started_at", _TIME, True), ("ended_at", _TIME, True)),
+}
+ENUMS: dict[tuple[str, str], list[object]] = {
+    ("participants", "kind"): ["citizen", "association", "manager", "elected"],
+    ("sessions", "format"): ["online", "in_person", "hybrid"],
+    ("attendances", "mode"): ["online", "in_person"],
+    ("proposals", "state"): ["draft", "published", "evaluating", "accepted", "rejected",
+                             "withdrawn"],
+    ("votes", "value"): [1, -1],
+    ("perceptions", "wave"): ["baseline", "session", "final"],
+    ("perceptions", "score"): [1, 2, 3, 4, 5],
+}
+
+
+def descriptor(tables: list[str]) -> dict[str, object]:
+    """datapackage.json for the tables written (DATA.md: one resource per table)."""
+    resources = []
+    for name in tables:
+        fields = []
+        for column, kind, required in TABLES[name]:
+            entry: dict[str, object] = {"name": column, "type": kind}
+            constraints: dict[str, object] = {}
+            if required:
+                constraints["required"] = True
+            if (name, column) in ENUMS:
+                constraints["enum"] = ENUMS[(name, column)]
+            if constraints:
+                entry["constraints"] = constraints
+            fields.append(entry)
+        resources.append({"name": name, "path": f"{name}.csv", "profile": "tabular-data-resource",
+                          "format": "csv", "encoding": "utf-8", "schema": {"fields": fields}})
+    return {"name": "pv-process", "resources": resources}
+
 
 @dataclass
 class GeneratedPackage:
@@ -51,7 +133,8 @@ class GeneratedPackage:
 class _Writer:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.tables: dict[str, list[list[str]]] = {spec.name: [] for spec in TABLES}
+        self.tables: dict[str, list[list[str]]] = {name: [] for name in TABLES}
+        self.absent: set[str] = set()  # tables left out of the package (speaking_turns may be)
 
     def ts(self, moment: datetime) -> str:
         zone = self.rng.choice(OFFSETS)
@@ -65,19 +148,21 @@ class _Writer:
         return "" if moment is None else self.ts(moment)
 
     def add(self, table: str, *cells: object) -> None:
+        assert len(cells) == len(TABLES[table]), table
         self.tables[table].append(["" if c is None else str(c) for c in cells])
 
     def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "datapackage.json").write_text(json.dumps(descriptor(), indent=1),
+        written = [name for name in TABLES if name not in self.absent]
+        (folder / "datapackage.json").write_text(json.dumps(descriptor(written), indent=1),
                                                  encoding="utf-8")
-        for spec in TABLES:
-            rows = self.tables[spec.name]
-            if spec.name not in ("processes", "sessions", "participants"):
+        for name in written:
+            rows = self.tables[name]
+            if name not in ("processes", "sessions", "participants"):
                 self.rng.shuffle(rows)  # file order must not matter
-            with (folder / f"{spec.name}.csv").open("w", encoding="utf-8", newline="") as out:
+            with (folder / f"{name}.csv").open("w", encoding="utf-8", newline="") as out:
                 writer = csv.writer(out, lineterminator="\n")
-                writer.writerow(spec.column_names)
+                writer.writerow([column for column, _kind, _required in TABLES[name]])
                 writer.writerows(rows)
 
 
@@ -100,7 +185,9 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
     size = _size(rng, seed)
     big = size >= 40
     pid = rng.choice(("proc1", "P-2026", "agenda"))
-    w.add("processes", pid, f"Process {seed}", "Villeneuve", rng.randint(1000, 90000),
+    # The population may be unknown or 0: reach_per_1000 is then null.
+    population = rng.choices((rng.randint(1000, 90000), "", 0), weights=(70, 15, 15))[0]
+    w.add("processes", pid, f"Process {seed}", "Villeneuve", population,
           "2026-01-01", "2026-12-31")
 
     # ---------------------------------------------------------------- catalogue and strata
@@ -119,7 +206,7 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
             raw = {c: float(rng.randint(1, 60)) for c in categories}
         else:
             raw = {c: round(rng.uniform(0.02, 0.6), 3) for c in categories}
-        if rng.random() < 0.25:
+        if rng.random() < 0.35:  # a census category nobody lives in (people may answer it)
             raw[rng.choice(categories)] = 0.0
         if sum(raw.values()) <= 0:
             raw[categories[0]] = 1.0
@@ -211,6 +298,7 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
     engagement = {who: rng.choice((0.1, 0.3, 0.6, 0.9)) for who in people}
     invited: dict[str, set[str]] = {}
     live: dict[str, set[str]] = {}
+    cancelled_late: dict[str, set[str]] = {}
     cancel_times: list[datetime] = []
     for sid in order:
         start = starts[sid]
@@ -219,8 +307,13 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
         for who in people:
             if rng.random() < invite_share:
                 at = _second(start - timedelta(days=rng.uniform(0.5, 20)))
-                if rng.random() < 0.05:  # invited after the start (a late follow-up)
+                late_invite = rng.random()
+                if late_invite < 0.05:  # invited after the start (a late follow-up): no pair
                     at = _second(start + timedelta(days=rng.uniform(0.1, 10)))
+                elif late_invite < 0.08:  # exactly at the start: not before it, no pair
+                    at = start
+                elif late_invite < 0.1:  # a second before: a pair
+                    at = start - timedelta(seconds=1)
                 w.add("invitations", sid, who, "", w.ts(at))
                 invited[sid].add(who)
                 if rng.random() < 0.06:  # invited twice: one pair
@@ -228,13 +321,14 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
         for a in associations:
             if rng.random() < 0.7:
                 at = _second(start - timedelta(days=rng.uniform(1, 15)))
-                if rng.random() < 0.1:
-                    at = _second(start + timedelta(days=rng.uniform(0.1, 5)))
+                if rng.random() < 0.15:  # once the session started: not an invitation to it
+                    at = rng.choice((start, _second(start + timedelta(days=rng.uniform(0.1, 5)))))
                 w.add("invitations", sid, "", a, w.ts(at))
                 if rng.random() < 0.15:  # invited twice as such: still one session
                     w.add("invitations", sid, "", a, w.ts(at - timedelta(days=2)))
         uptake = rng.uniform(0.3, 0.9)
         live[sid] = set()
+        cancelled_late[sid] = set()
         for who in people:
             chance = uptake if who in invited[sid] else 0.12
             if big:
@@ -243,26 +337,32 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
                 continue
             registered = _second(start - timedelta(days=rng.uniform(0.2, 12)))
             cancelled = None
-            if rng.random() < 0.18:
+            if rng.random() < 0.2:
                 pick = rng.random()
                 if pick < 0.2:
-                    cancelled = start  # exactly at the start
+                    cancelled = start  # exactly at the start: still a registration (a no-show)
+                elif pick < 0.3:
+                    cancelled = start - timedelta(seconds=1)  # just before: ended
                 elif pick < 0.6:
                     cancelled = _second(registered + (start - registered) * rng.random())
-                else:
+                else:  # after the start: still a registration (a no-show)
                     cancelled = _second(start + timedelta(days=rng.uniform(0.01, 30)))
-                if (sid not in future_sessions and cancelled == start) or who in invited[sid]:
+                if (sid not in future_sessions and abs(cancelled - start) <= timedelta(seconds=1)
+                        or who in invited[sid]):
                     cancel_times.append(cancelled)  # where "cancelled at or before T" counts
             w.add("registrations", sid, who, w.ts(registered), w.opt_ts(cancelled))
             if cancelled is not None and rng.random() < 0.35:
                 again = _second(cancelled + timedelta(hours=rng.uniform(0.5, 48)))
                 w.add("registrations", sid, who, w.ts(again), "")
                 live[sid].add(who)
-            elif cancelled is None or cancelled > start:
+            elif cancelled is None:
                 live[sid].add(who)
+            elif cancelled >= start:
+                cancelled_late[sid].add(who)  # registered, but said they would not come
 
     # ---------------------------------------------------------------- attendances
     check_ins: list[datetime] = []
+    came_to: dict[str, list[str]] = {}
     for sid in order:
         if sid in future_sessions:
             continue
@@ -272,6 +372,8 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
         for who in people:
             if who in live[sid]:
                 came = rng.random() < show * (0.5 + engagement[who])
+            elif who in cancelled_late[sid]:
+                came = rng.random() < 0.1
             else:
                 came = rng.random() < walk_in * (0.5 + engagement[who])
             if not came:
@@ -281,6 +383,7 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
                 minutes = rng.randint(120, 3 * 24 * 60)
             at = start + timedelta(minutes=minutes, seconds=rng.choice((0, 0, 17, 17.25)))
             check_ins.append(at)
+            came_to.setdefault(sid, []).append(who)
             w.add("attendances", sid, who, rng.choice(("online", "in_person")), w.ts(at))
 
     # ---------------------------------------------------------------- proposals and reactions
@@ -363,42 +466,118 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
         moments["vote"].append(_second(cast))
         w.add("votes", prid, who, rng.choice((1, -1)), w.ts(_second(cast)))
 
+    # ---------------------------------------------------------------- speaking turns
+    internal_people = [p for p in people if kinds[p] in ("manager", "elected")]
+    turn_style = rng.random()
+    running: list[tuple[datetime, datetime]] = []  # (started, ended) of every turn
+    if turn_style < 0.1:
+        w.absent.add("speaking_turns")  # no turns recorded: the table may be absent
+    elif turn_style >= 0.15:  # (else an empty table)
+        officials_speak = rng.random() < 0.45
+        for sid in order:
+            if sid in future_sessions:
+                continue
+            present = list(came_to.get(sid, []))
+            # Someone who did not check in (a guest expert, an official at the desk) may speak.
+            absent = [p for p in people if p not in present]
+            speakers = present + rng.sample(absent, min(len(absent), rng.choice((0, 0, 1, 2))))
+            if not speakers:
+                continue
+            talking_officials = [p for p in speakers if p in internal_people]
+            clock = starts[sid] + timedelta(minutes=rng.randint(1, 10))
+            previous: tuple[str, datetime] | None = None
+            for _turn in range(rng.randint(0, 6 + len(present))):
+                if officials_speak and talking_officials and rng.random() < 0.5:
+                    who = rng.choice(talking_officials)
+                    seconds = rng.uniform(60, 420)
+                else:
+                    who = rng.choice(speakers)
+                    seconds = rng.uniform(3, 150)
+                if rng.random() < 0.5:  # whole seconds, else exact fractions of one
+                    seconds = float(round(seconds))
+                duration = timedelta(seconds=max(seconds, 1.0))
+                started = clock
+                if (previous is not None and previous[0] != who and rng.random() < 0.15
+                        and clock - previous[1] > timedelta(seconds=2)):
+                    # Talking over the previous speaker: turns of different people may
+                    # overlap, never two turns of one person (clock is past every end so far).
+                    started = previous[1] + (clock - previous[1]) / 2
+                ended = started + duration
+                w.add("speaking_turns", sid, who, w.ts(started), w.ts(ended))
+                running.append((started, ended))
+                previous = (who, started)
+                clock = max(clock, ended) + timedelta(seconds=rng.choice((0, 0, 1.5, 5, 40)))
+
     # ---------------------------------------------------------------- perceptions
     drift = {(v, g): rng.choice((-2, -1, -1, 0, 1, 1, 2)) for v in values
              for g in ("internal", "external")}
-    answered_keys: set[tuple[str, str, str, datetime]] = set()
+    weak = {(v, g): False for v in values for g in ("internal", "external")}
+    story = big and values and rng.random() < 0.7
+    if story:  # changes the sign test can tell from chance
+        dual = rng.choice(values)
+        drift[(dual, "internal")], drift[(dual, "external")] = rng.choice(((1, -1), (2, -1),
+                                                                          (1, -2), (-1, 1)))
+        weakened = rng.choice(values)
+        group = rng.choice(("internal", "external"))
+        weak[(weakened, group)] = True
+        drift[(weakened, group)] = rng.choice((-1, -1, -2))
+    answered_keys: set[tuple[str, str, str, str, datetime]] = set()
+    held_order = [s for s in order if s not in future_sessions]
 
-    def perceive(who: str, value: str, wave: str, score: int, at: datetime) -> None:
+    def perceive(who: str, value: str, wave: str, score: int | None, at: datetime,
+                 session: str = "") -> None:
         at = _second(at)
-        if (who, value, wave, at) in answered_keys:
+        key = (who, value, wave, session if wave == "session" else "", at)
+        if key in answered_keys:  # one answer per participant, value, wave (session), instant
             return
-        answered_keys.add((who, value, wave, at))
+        answered_keys.add(key)
         moments["perception"].append(at)
-        session = rng.choice(order) if order and rng.random() < 0.5 else ""
-        w.add("perceptions", who, pid, value, wave, session, min(5, max(1, score)), w.ts(at))
+        if wave != "session" and order and rng.random() < 0.3:
+            session = rng.choice(order)  # ignored for baseline and final
+        cell = "" if score is None else min(5, max(1, score))
+        w.add("perceptions", who, pid, value, wave, session, cell, w.ts(at))
+
+    def maybe_unknown(score: int, chance: float) -> int | None:
+        return None if rng.random() < chance else score
 
     final_at = last_held + timedelta(days=1)
     respond = rng.uniform(0.4, 0.95)
+    unsure = rng.choice((0.0, 0.05, 0.12))  # share of "don't know" answers
+    only_unsure = set(rng.sample(people, min(len(people), rng.randint(0, 3))))
     for who in people:
-        if rng.random() > respond:
-            continue
         group = "internal" if kinds[who] in ("manager", "elected") else "external"
+        keen = story and rng.random() < 0.9
+        if not keen and rng.random() > respond:
+            continue
         for value in values:
-            base_score = rng.randint(2, 4)
-            if rng.random() < 0.85:
-                perceive(who, value, "baseline", rng.randint(1, 5),
-                         BASE + timedelta(days=rng.uniform(0, 8)))
-                # A second, later baseline answer: the latest one counts.
-                perceive(who, value, "baseline", base_score,
+            weak_start = weak[(value, group)]  # already weak for them
+            base_score = rng.choice((1, 2, 2, 3, 3)) if weak_start else rng.randint(2, 4)
+            if keen or rng.random() < 0.85:
+                if rng.random() < 0.8:
+                    perceive(who, value, "baseline", maybe_unknown(rng.randint(1, 5), 0.2),
+                             BASE + timedelta(days=rng.uniform(0, 8)))
+                # A later baseline answer: the latest one counts ("don't know" included).
+                perceive(who, value, "baseline", maybe_unknown(base_score, unsure),
                          BASE + timedelta(days=rng.uniform(8, 20)))
-            if rng.random() < 0.3:
-                perceive(who, value, "session", rng.randint(1, 5),
-                         BASE + timedelta(days=rng.uniform(0, 60)))
-            if rng.random() < 0.7:
+            for sid in held_order:  # pulses about a session, after it started
+                if rng.random() >= (0.35 if who in came_to.get(sid, []) else 0.03):
+                    continue
+                at = starts[sid] + timedelta(hours=rng.uniform(0.5, 4))
+                perceive(who, value, "session", maybe_unknown(rng.randint(1, 5), unsure), at,
+                         sid)
+                if rng.random() < 0.3:  # changed their mind later that day
+                    perceive(who, value, "session", maybe_unknown(rng.randint(1, 5), 0.15),
+                             at + timedelta(hours=rng.uniform(0.1, 5)), sid)
+            if who in only_unsure:
+                perceive(who, value, "final", None, final_at + timedelta(days=rng.uniform(0, 9)))
+            elif keen or rng.random() < 0.7:
                 first = final_at + timedelta(days=rng.uniform(-30, 30))
-                perceive(who, value, "final", rng.randint(1, 5), first)
-                perceive(who, value, "final",
-                         base_score + drift[(value, group)] + rng.choice((-1, 0, 0, 0, 1)),
+                if rng.random() < 0.6:
+                    perceive(who, value, "final", maybe_unknown(rng.randint(1, 5), 0.2), first)
+                score = base_score + drift[(value, group)]
+                if not keen:
+                    score += rng.choice((-1, 0, 0, 0, 1))
+                perceive(who, value, "final", maybe_unknown(score, unsure),
                          first + timedelta(days=rng.uniform(0.01, 20)))
 
     w.write(folder)
@@ -414,6 +593,12 @@ def generate_package(folder: Path, seed: int) -> GeneratedPackage:
         k = rng.randint(1, len(held_starts) - 1)
         middle = held_starts[k - 1] + (held_starts[k] - held_starts[k - 1]) / 2
         package.instants.append(("between", _second(middle)))
+    if running:  # during a turn (not counted yet), or exactly at a turn's end (counted)
+        started, ended = rng.choice(running)
+        if seed % 2 and ended - started > timedelta(seconds=2):
+            package.instants.append(("during-turn", started + (ended - started) / 2))
+        else:
+            package.instants.append(("at-turn-end", ended))
     package.instants.append(("late", last_held + timedelta(days=rng.uniform(20, 130))))
     return package
 
@@ -453,14 +638,23 @@ def threshold_package(folder: Path) -> GeneratedPackage:
     arithmetic; floating point lands a hair to either side), so that "compared as reported,
     rounded to 6 decimals", strict and non-strict comparisons and minimum counts all decide.
 
-    At T = `late`: d1/c1 ratio 0.5 (warning, not alert), d2/c1 0.8 (nothing), d3/c1 2.0
-    (warning, not alert), d4/c1 1.25 (nothing); retention 0.3 (warning, not alert); a session
-    with exactly 10 registrations and 30 % no-shows (nothing); 10 contributors, top tenth 0.5
-    and internal share 0.5 of 18 contributions (nothing); proposals published exactly 90 and
-    30 days before T; answers exactly 30 days (and 30 days and 1 us) after publication; a
-    rationale of narrow no-break spaces; an association invited as such to the last two held
-    sessions without a member there; perception deltas of exactly +0.5 and -0.5 over 6 people;
-    d5/c1 expects exactly 5 attendees (4.999999999999999 in floating point) and has none.
+    At T = `late`: d1/c1 ratio 0.5, d2/c1 0.8, d3/c1 2.0, d4/c1 1.25 (on the ratio thresholds;
+    since version 2 only d3/c1 also has representation_p < alpha: a warning, not an alert);
+    retention 0.3, k1's 10 attendees, 3 of them back at k3 only (warning, not alert); k2 with
+    exactly 10 live registrations and 30 % no-shows (nothing; an 11th was cancelled a second
+    before its start, and a k3 registration cancelled exactly at its start stays live); 10
+    contributors, top tenth 0.5 and internal share 0.5 of 18 contributions (nothing); proposals
+    published exactly 90 and 30 days before T; answers exactly 30 days (and 30 days and 1 us)
+    after publication; a rationale of narrow no-break spaces; an association invited as such to
+    the last two held sessions without a member there; d5/c1 expects exactly 5 attendees
+    (4.999999999999999 in floating point) and has none. "trust" changes by exactly +0.5 for 12
+    officials and -0.5 for 12 residents, 6 of each changing (sign test p = 0.03125 each: a
+    duality, and an erosion exactly at -0.5), residents' baseline exactly 3.0 (not weak:
+    weak_below is strict); "legitimacy" starts at 2.5 for 24 residents and changes by exactly
+    -0.25 (weak_delta), 6 worsening (a weak value weakened); an official whose final answer,
+    a "don't know", replaces a score; speaking turns of exactly 600 s at T (the minimum), half
+    of them by officials who never attended (share exactly 0.5: nothing), with a residents'
+    turn in k3 still running at `during-turn`; population unknown.
     """
     rng = random.Random(0)  # offsets and row order only
     w = _Writer(rng)
@@ -486,7 +680,7 @@ def threshold_package(folder: Path) -> GeneratedPackage:
     for a in ("A1", "A2", "A3"):
         w.add("associations", a, f"Association {a}")
     externals = [f"e{i}" for i in range(1, 33)]
-    internals = [f"i{i}" for i in range(1, 9)]
+    internals = [f"i{i}" for i in range(1, 15)]
     for who in externals:
         w.add("participants", who, "citizen", "", "")
     for index, who in enumerate(internals):
@@ -512,13 +706,17 @@ def threshold_package(folder: Path) -> GeneratedPackage:
 
     for who in externals[:10]:  # the first held session: exactly 10
         attend("k1", who, k1 - timedelta(minutes=5))
-    for who in externals[:10]:  # exactly 10 live registrations for k2, 3 no-shows
+    for who in externals[10:20]:  # exactly 10 live registrations for k2, 3 no-shows
         w.add("invitations", "k2", who, "", w.ts(k2 - timedelta(days=7)))
         w.add("registrations", "k2", who, w.ts(k2 - timedelta(days=5)), "")
-    w.add("registrations", "k2", "e11", w.ts(k2 - timedelta(days=5)), w.ts(k2))  # not live
-    for who in externals[3:10]:
+    # Cancelled a second before the start: not live. Cancelled at the start: still live (a
+    # no-show if absent; e12 came to k3 all the same).
+    w.add("registrations", "k2", "e21", w.ts(k2 - timedelta(days=5)),
+          w.ts(k2 - timedelta(seconds=1)))
+    w.add("registrations", "k3", "e12", w.ts(k3 - timedelta(days=5)), w.ts(k3))
+    for who in externals[13:20]:
         attend("k2", who, k2)
-    for who in externals[:3]:  # retention 3 / 10
+    for who in externals[:3]:  # retention: 3 of k1's 10 came back (to k3 only)
         attend("k3", who, k3)
     for who in externals[10:]:
         attend("k3", who, k3 - timedelta(minutes=5))
@@ -551,19 +749,158 @@ def threshold_package(folder: Path) -> GeneratedPackage:
     w.add("comments", "c-late", "q3", "e30", w.ts(late + timedelta(seconds=1)))
     w.add("votes", "q4", "e31", "1", w.ts(late))
 
-    def perceive(who: str, value: str, baseline: int, final: int) -> None:
+    def perceive(who: str, value: str, baseline: int, final: int | None) -> None:
         w.add("perceptions", who, pid, value, "baseline", "", baseline,
               w.ts(start - timedelta(days=1)))
-        w.add("perceptions", who, pid, value, "final", "", final, w.ts(k3 + timedelta(days=1)))
+        w.add("perceptions", who, pid, value, "final", "", "" if final is None else final,
+              w.ts(k3 + timedelta(days=1)))
 
-    for who, final in zip(internals[:6], (4, 4, 4, 3, 3, 3), strict=True):
-        perceive(who, "trust", 3, final)  # +0.5 over 6
-    for who, final in zip(externals[:6], (2, 2, 2, 3, 3, 3), strict=True):
-        perceive(who, "trust", 3, final)  # -0.5 over 6
-    for who, final in zip(externals[:5], (2, 2, 2, 3, 3), strict=True):
-        perceive(who, "legitimacy", 3, final)  # -0.6 over 5
+    for index, who in enumerate(internals[:12]):
+        perceive(who, "trust", 3, 4 if index < 6 else 3)  # +0.5 over 12, 6 improved
+    for index, who in enumerate(externals[:12]):
+        perceive(who, "trust", 3, 2 if index < 6 else 3)  # -0.5 over 12, 6 worsened
+    for index, who in enumerate(externals[:24]):
+        baseline = 2 if index % 2 else 3  # 2.5 over 24
+        perceive(who, "legitimacy", baseline, baseline - 1 if index < 6 else baseline)
+    # A later "don't know" replaces a score: respondent of the final wave, not matched.
+    perceive(internals[12], "trust", 4, 5)
+    w.add("perceptions", internals[12], pid, "trust", "final", "", "",
+          w.ts(k3 + timedelta(days=2)))
+
+    # Speaking: 600 s in all at T, 300 s of them by officials who never checked in.
+    def turn(sid: str, who: str, started: datetime, seconds: float) -> None:
+        w.add("speaking_turns", sid, who, w.ts(started),
+              w.ts(started + timedelta(seconds=seconds)))
+
+    turn("k1", "e1", k1 + timedelta(minutes=5), 120)
+    turn("k1", "i2", k1 + timedelta(minutes=8), 200.5)
+    turn("k2", "e2", k2 + timedelta(minutes=5), 150)
+    turn("k2", "i3", k2 + timedelta(minutes=9), 99.5)
+    turn("k3", "e3", k3 + timedelta(hours=1), 30)  # running at `during-turn`
     w.write(folder)
     package = GeneratedPackage(folder=folder, seed=0, size=len(externals) + len(internals) + 2)
     package.instants = [("before", k1 - timedelta(hours=1)), ("at-session-start", k3),
+                        ("during-turn", k3 + timedelta(hours=1, seconds=10)),
                         ("late", late)]
     return package
+
+
+# ---------------------------------------------------------------- thresholds on reported figures
+
+@dataclass(frozen=True)
+class OnThreshold:
+    """Threshold overrides that put one of a package's reported figures exactly on a threshold
+    (or a hair, 1e-6, to the other side), with what the contract then says of one flag row."""
+
+    label: str
+    overrides: dict[str, float]
+    code: str
+    keys: dict[str, str]
+    raised: bool
+
+
+def _r6(value: float) -> float:
+    return round(value, 6) + 0.0
+
+
+def on_threshold_overrides(folder: Path, at: datetime,
+                           defaults: Mapping[str, float] | None = None) -> list[OnThreshold]:
+    """Overrides (name -> value, the names of reference_indicators.DEFAULT_THRESHOLDS) that sit
+    the package, at `at`, exactly on alpha (a representation_p, a perception_sign_p), on
+    weak_below (a perception_baseline), weak_delta, eroding_delta and duality_delta (a
+    perception_delta), each with its twin a hair to the other side. Strict comparisons ("<")
+    then do not raise on the threshold, non-strict ones ("<=", ">=") do. Figures are taken from
+    the reference's rows, as reported (rounded to 6 decimals)."""
+    from tests.reference_indicators import DEFAULT_THRESHOLDS, figures, indicator_rows
+
+    t = dict(defaults or DEFAULT_THRESHOLDS)
+    rows = indicator_rows(folder, at)
+    by_key = {(r["code"], r["dimension"], r["category"], r["group"], r["public_value"]): r
+              for r in rows if not r["session_id"]}
+
+    def row(code: str, dimension: str = "", category: str = "", group: str = "",
+            value: str = "") -> dict:
+        return by_key[(code, dimension, category, group, value)]
+
+    out: list[OnThreshold] = []
+
+    def pair(label: str, on: dict[str, float], past: dict[str, float], code: str,
+             keys: dict[str, str], raised_on: bool) -> None:
+        out.append(OnThreshold(f"{label} (on)", on, code, keys, raised_on))
+        out.append(OnThreshold(f"{label} (past)", past, code, keys, not raised_on))
+
+    # alpha on a representation_p, for a category beyond a ratio threshold.
+    for (dimension, category), r in sorted(figures(folder, at).representation.items()):
+        p_value, ratio = r["p"], r["ratio"]
+        if (p_value is None or not 0 < p_value < 1 or ratio is None
+                or r["A"] < t["representation_min_attendees"]
+                or _r6(r["A"] * r["share"]) < t["representation_min_expected"]):
+            continue
+        if ratio < t["under_representation_warning"]:
+            code = "under_representation"
+        elif ratio > t["over_representation_warning"]:
+            code = "over_representation"
+        else:
+            continue
+        pair(f"alpha = representation_p {dimension}/{category}",
+             {"alpha": p_value}, {"alpha": _r6(p_value + 1e-6)}, code,
+             {"dimension": dimension, "category": category}, False)
+        break
+
+    # The perception family, on one group and value at a time.
+    for r in rows:
+        if r["code"] != "perception_delta" or r["value"] is None:
+            continue
+        group, value = r["group"], r["public_value"]
+        keys = {"group": group, "public_value": value}
+        delta, n = r["value"], r["n"]
+        sign = row("perception_sign_p", group=group, value=value)["value"]
+        baseline = row("perception_baseline", group=group, value=value)
+        if sign is None or not 0 < sign < 1 or n < max(t["eroding_min_n"], t["weak_min_n"]):
+            continue
+        past_alpha = _r6(sign + 1e-6)
+        if delta < 0 and not any(c.code == "value_eroding" for c in out):
+            pair(f"alpha = perception_sign_p {group}/{value}",
+                 {"alpha": sign, "eroding_delta": delta},
+                 {"alpha": past_alpha, "eroding_delta": delta}, "value_eroding", keys, False)
+            pair(f"eroding_delta = perception_delta {group}/{value}",
+                 {"alpha": past_alpha, "eroding_delta": delta},
+                 {"alpha": past_alpha, "eroding_delta": _r6(delta - 1e-6)},
+                 "value_eroding", keys, True)
+        if (delta < 0 and baseline["value"] is not None and baseline["n"] >= t["weak_min_n"]
+                and not any(c.code == "weak_value_weakened" for c in out)):
+            pair(f"weak_below = perception_baseline {group}/{value}",
+                 {"alpha": past_alpha, "weak_delta": delta, "weak_below": baseline["value"]},
+                 {"alpha": past_alpha, "weak_delta": delta,
+                  "weak_below": _r6(baseline["value"] + 1e-6)},
+                 "weak_value_weakened", keys, False)
+            pair(f"weak_delta = perception_delta {group}/{value}",
+                 {"alpha": past_alpha, "weak_delta": delta,
+                  "weak_below": _r6(baseline["value"] + 1e-6)},
+                 {"alpha": past_alpha, "weak_delta": _r6(delta - 1e-6),
+                  "weak_below": _r6(baseline["value"] + 1e-6)},
+                 "weak_value_weakened", keys, True)
+
+    # duality_delta on the smaller |delta| of a value whose groups moved apart.
+    for value in sorted({r["public_value"] for r in rows if r["code"] == "perception_delta"}):
+        internal = row("perception_delta", group="internal", value=value)
+        external = row("perception_delta", group="external", value=value)
+        pi = row("perception_sign_p", group="internal", value=value)["value"]
+        pe = row("perception_sign_p", group="external", value=value)["value"]
+        di, de = internal["value"], external["value"]
+        if (di is None or de is None or di == 0 or de == 0 or (di > 0) == (de > 0)
+                or min(internal["n"], external["n"]) < t["duality_min_n"]
+                or pi is None or pe is None or not (pi < 1 and pe < 1)):
+            continue
+        past_alpha = _r6(max(pi, pe) + 1e-6)
+        smaller = min(abs(di), abs(de))
+        pair(f"duality_delta = |perception_delta| {value}",
+             {"alpha": past_alpha, "duality_delta": smaller},
+             {"alpha": past_alpha, "duality_delta": _r6(smaller + 1e-6)},
+             "value_duality", {"public_value": value}, True)
+        pair(f"alpha = max perception_sign_p {value}",
+             {"alpha": max(pi, pe), "duality_delta": smaller},
+             {"alpha": past_alpha, "duality_delta": smaller},
+             "value_duality", {"public_value": value}, False)
+        break
+    return out

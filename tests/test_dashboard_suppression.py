@@ -1,16 +1,16 @@
-"""Small-cell suppression of the dashboard (`dashboard.suppress`), reusable by exports."""
+"""Small-cell suppression of the dashboard (`suppression.suppress`), reusable by exports."""
 
 from __future__ import annotations
 
 import pytest
 
-from pvplatform.indicators.dashboard import (
+from pvplatform.indicators.rows import IndicatorRow
+from pvplatform.indicators.suppression import (
     PRIMARY,
     SECONDARY,
     dashboard_k,
     suppress,
 )
-from pvplatform.indicators.rows import IndicatorRow
 
 
 def ratio_rows(counts: dict[str, int], dimension: str = "age") -> list[IndicatorRow]:

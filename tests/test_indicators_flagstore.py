@@ -12,6 +12,7 @@ from pvplatform.auth.models import Role
 from pvplatform.db import utcnow
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.indicators import DEFAULTS, mark_dirty, store
+from pvplatform.indicators import thresholds as settings
 from pvplatform.indicators.models import FlagEvent, FlagEventKind, FlagRecord, ProcessThreshold
 from pvplatform.moderation.models import AuditLog
 from pvplatform.notifications.models import Notification
@@ -415,16 +416,16 @@ def test_acknowledge_refuses_cleared_and_unknown_flags(db, factory):
 
 def test_thresholds_default_then_own_values(db, factory):
     process = factory.process()
-    assert store.thresholds_for(process.id) == DEFAULTS
+    assert settings.thresholds_for(process.id) == DEFAULTS
     staff = factory.user(Role.STAFF)
-    result = store.set_thresholds(process.id, {"no_show_warning": "0,9",
+    result = settings.set_thresholds(process.id, {"no_show_warning": "0,9",
                                                "no_show_min_registrations": 5},
                                   actor=staff, now=utcnow())
     db.session.commit()
     assert result.no_show_warning == 0.9 and result.no_show_min_registrations == 5
-    mine = store.thresholds_for(process.id)
+    mine = settings.thresholds_for(process.id)
     assert mine == result and isinstance(mine.no_show_min_registrations, int)
-    assert store.thresholds_for(factory.process().id) == DEFAULTS
+    assert settings.thresholds_for(factory.process().id) == DEFAULTS
     audit = db.session.scalars(sa.select(AuditLog)).one()
     assert audit.action == "thresholds.update" and audit.process_id == process.id
     assert audit.details == {
@@ -432,13 +433,13 @@ def test_thresholds_default_then_own_values(db, factory):
         "to": {"no_show_min_registrations": 5, "no_show_warning": 0.9}}
 
     # Back to the default: the row goes, the change is audited.
-    store.reset_thresholds(process.id, actor=staff, now=utcnow())
+    settings.reset_thresholds(process.id, actor=staff, now=utcnow())
     db.session.commit()
-    assert store.thresholds_for(process.id) == DEFAULTS
+    assert settings.thresholds_for(process.id) == DEFAULTS
     assert _count(db, ProcessThreshold) == 0
     assert _count(db, AuditLog) == 2
     # Saving the same values again is not a change: no audit row.
-    store.reset_thresholds(process.id, actor=staff, now=utcnow())
+    settings.reset_thresholds(process.id, actor=staff, now=utcnow())
     db.session.commit()
     assert _count(db, AuditLog) == 2
 
@@ -447,7 +448,7 @@ def test_thresholds_change_is_used_by_the_refresh(db, factory):
     staff = factory.user(Role.STAFF)
     process, _meeting = _no_show_world(db, factory, registered=10, came=2)
     assert [r.code for r in store.active_flags(process.id)] == ["high_no_show"]
-    store.set_thresholds(process.id, {"no_show_warning": 0.9}, actor=staff, now=utcnow())
+    settings.set_thresholds(process.id, {"no_show_warning": 0.9}, actor=staff, now=utcnow())
     db.session.commit()  # the change of threshold refreshes the flags on its own
     assert store.active_flags(process.id) == []
     assert [e.kind for e in _records(db, process.id)[0].events] == [
@@ -477,8 +478,8 @@ def test_thresholds_change_is_used_by_the_refresh(db, factory):
 def test_invalid_thresholds_are_refused_and_nothing_is_stored(db, factory, values):
     staff = factory.user(Role.STAFF)
     process = factory.process()
-    with pytest.raises(store.ThresholdsInvalid) as caught:
-        store.set_thresholds(process.id, {"no_show_min_registrations": 3, **values},
+    with pytest.raises(settings.ThresholdsInvalid) as caught:
+        settings.set_thresholds(process.id, {"no_show_min_registrations": 3, **values},
                              actor=staff, now=utcnow())
     assert caught.value.status == 422 and caught.value.errors
     db.session.rollback()
@@ -488,14 +489,14 @@ def test_invalid_thresholds_are_refused_and_nothing_is_stored(db, factory, value
 def test_thresholds_of_an_unknown_process(db, factory):
     staff = factory.user(Role.STAFF)
     with pytest.raises(NotFound):
-        store.set_thresholds(12345, {"no_show_warning": 0.5}, actor=staff, now=utcnow())
+        settings.set_thresholds(12345, {"no_show_warning": 0.5}, actor=staff, now=utcnow())
 
 
 def test_every_threshold_has_a_spec_with_its_default_in_range():
-    for spec in store.THRESHOLD_SPECS:
+    for spec in settings.THRESHOLD_SPECS:
         assert spec.minimum <= spec.default <= spec.maximum, spec.name
         assert isinstance(spec.default, int) == spec.integer, spec.name
-    for lower, upper in store.ORDERED_PAIRS:
+    for lower, upper in settings.ORDERED_PAIRS:
         assert getattr(DEFAULTS, lower) < getattr(DEFAULTS, upper)
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pvplatform.auth.models import Role
 from pvplatform.db import utcnow
 from pvplatform.indicators import store
+from pvplatform.indicators import thresholds as settings
 from pvplatform.indicators.models import FlagEvent, FlagEventKind, FlagRecord, ProcessThreshold
 from pvplatform.moderation.models import AuditLog
 from pvplatform.notifications.models import Notification
@@ -258,7 +259,7 @@ def test_acknowledge_a_cleared_flag_is_refused(db, factory, client, login_as):
 
 
 def _thresholds_form(**changes) -> dict[str, str]:
-    data = {spec.name: str(spec.default) for spec in store.THRESHOLD_SPECS}
+    data = {spec.name: str(spec.default) for spec in settings.THRESHOLD_SPECS}
     data.update({k: str(v) for k, v in changes.items()})
     return data
 
@@ -280,7 +281,7 @@ def test_thresholds_page_shows_defaults_and_saves(db, factory, client, login_as)
     response = client.post(f"/manage/processes/{pid}/thresholds",
                            data=_thresholds_form(no_show_warning="0.9"))
     assert response.status_code == 302
-    assert store.thresholds_for(pid).no_show_warning == 0.9
+    assert settings.thresholds_for(pid).no_show_warning == 0.9
     assert ("high_no_show", "") not in _active(pid)  # recomputed at once
     audit = db.session.scalars(sa.select(AuditLog)).one()
     assert audit.details == {"from": {"no_show_warning": 0.3}, "to": {"no_show_warning": 0.9}}
@@ -289,7 +290,7 @@ def test_thresholds_page_shows_defaults_and_saves(db, factory, client, login_as)
 
     response = client.post(f"/manage/processes/{pid}/thresholds/reset")
     assert response.status_code == 302
-    assert store.thresholds_for(pid).no_show_warning == 0.3
+    assert settings.thresholds_for(pid).no_show_warning == 0.3
     assert ("high_no_show", "") in _active(pid)
     assert _count(db, AuditLog) == 2 and _count(db, ProcessThreshold) == 0
 

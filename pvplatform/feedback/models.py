@@ -1,4 +1,4 @@
-"""Public values catalogue and perception answers (the survey screens come with feedback)."""
+"""Public values catalogue and perception answers (baseline, session pulses, final wave)."""
 
 from __future__ import annotations
 
@@ -42,11 +42,18 @@ class Perception(db.Model):
         sa.ForeignKey("public_values.id", ondelete="CASCADE"), index=True
     )
     wave: Mapped[Wave] = mapped_column(enum_column(Wave))
-    meeting_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sessions.id"))
-    score: Mapped[int] = mapped_column(sa.SmallInteger)
+    # The session a pulse (session wave) is about; empty for the baseline and final waves.
+    meeting_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sessions.id"), index=True)
+    # Empty for "don't know": the person answered the question without a score.
+    score: Mapped[int | None] = mapped_column(sa.SmallInteger)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        sa.CheckConstraint("score BETWEEN 1 AND 5", name="score_1_to_5"),
-        sa.UniqueConstraint("participant_id", "public_value_id", "wave", "answered_at"),
+        sa.CheckConstraint("score IS NULL OR score BETWEEN 1 AND 5", name="score_1_to_5"),
+        sa.CheckConstraint("(wave = 'session') = (meeting_id IS NOT NULL)",
+                           name="session_wave_has_session"),
+        # One answer per participant, value, wave (and session) and instant. An expression
+        # index because NULLs are distinct in a plain unique constraint, on both databases.
+        sa.Index("uq_perceptions_answer", "participant_id", "public_value_id", "wave",
+                 sa.func.coalesce(sa.column("meeting_id"), 0), "answered_at", unique=True),
     )

@@ -22,7 +22,7 @@ from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.feedback.models import PublicValue
 from pvplatform.indicators import store
-from pvplatform.indicators.dashboard import build_dashboard, dashboard_k
+from pvplatform.indicators.dashboard import build_dashboard
 from pvplatform.indicators.facts import association_absences
 from pvplatform.indicators.flags import compute_indicators_and_flags
 from pvplatform.indicators.funnel import (
@@ -31,6 +31,8 @@ from pvplatform.indicators.funnel import (
     reference_shares,
     session_funnel,
 )
+from pvplatform.indicators.suppression import dashboard_k
+from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.indicators.views import acknowledge_form, bp
 from pvplatform.processes.models import Process
 
@@ -69,7 +71,7 @@ def dashboard(process_id: int):
     if as_of is None:
         as_of = utcnow()
 
-    thresholds = store.thresholds_for(process.id)
+    thresholds = thresholds_for(process.id)
     rows, computed = compute_indicators_and_flags(process.id, as_of, thresholds)
     funnel_rows, sessions = session_funnel(process.id, as_of)
     extra_rows = funnel_rows + attendee_share_rows(rows)

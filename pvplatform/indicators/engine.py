@@ -1,42 +1,70 @@
-"""Indicator rows of INDICATORS.md, derived from the aggregates of `facts`.
+"""Indicator rows of INDICATORS.md (version 2), derived from the aggregates of `facts`.
 
 Nothing here queries the database: `facts.gather` does, in a fixed number of statements, and
-this module turns its small results into the contract's rows (ratios, nulls, rounding).
+this module turns its small results into the contract's rows (ratios, tests, nulls, rounding).
+`representation` and `perception_figures` are shared with the flags, which compare the same
+reported figures with their thresholds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
 
-from pvplatform.indicators.facts import DAY, Facts, gather
+from pvplatform.feedback.models import Wave
+from pvplatform.indicators.facts import DAY, Facts, PerceptionCounts, StratumCount, gather
 from pvplatform.indicators.rows import Group, IndicatorRow, ratio, round6
-from pvplatform.indicators.thresholds import DEFAULTS
+from pvplatform.indicators.stats import binomial_p, holm, sign_test_p
+from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
+
+GROUPS = (Group.EXTERNAL, Group.INTERNAL)
 
 
 @dataclass(frozen=True)
 class CategoryFigures:
     category: str
     share: float | None  # normalised population share
-    attendees: int  # a_c
+    count: int  # a_c
     ratio: float | None  # representation ratio, as reported
+    p_value: float | None  # Holm-corrected exact binomial p, as reported
 
 
 @dataclass(frozen=True)
 class DimensionFigures:
     dimension: str
-    known: int  # A: external attendees with a known category in this dimension
+    known: int  # A: people of the population studied with a known category in this dimension
     categories: tuple[CategoryFigures, ...]
+
+    @property
+    def dissimilarity(self) -> float | None:
+        if not self.known or any(c.share is None for c in self.categories):
+            return None
+        return round6(0.5 * sum(abs(c.count / self.known - (c.share or 0.0))
+                                for c in self.categories))
+
+    @property
+    def not_reached(self) -> int | None:
+        if not self.known:
+            return None
+        return sum(1 for c in self.categories if c.share and c.count == 0)
 
 
 @dataclass(frozen=True)
 class PerceptionFigures:
     public_value: str
     group: Group
-    delta: float | None  # reported (rounded) mean of final - baseline
-    n: int
+    baseline: float | None  # reported mean baseline score
+    baseline_n: int
+    final: float | None
+    final_n: int
+    delta: float | None  # reported mean of final - baseline over matched participants
+    n: int  # matched participants
+    improved: float | None
+    worsened: float | None
+    changed: int  # matched participants whose score changed (the sign test's m)
+    sign_p: float | None  # reported sign test p
 
 
 def check_instant(as_of: datetime) -> datetime:
@@ -45,40 +73,66 @@ def check_instant(as_of: datetime) -> datetime:
     return as_of.astimezone(UTC)
 
 
-def representation(facts: Facts) -> list[DimensionFigures]:
+def representation(facts: Facts, count: Callable[[StratumCount], int] = lambda s: s.attendees,
+                   *, with_tests: bool = True) -> list[DimensionFigures]:
+    """Per dimension: known people (A), and per category its share, count, ratio and p.
+
+    `count` picks the population studied: external attendees (default) or external active
+    participants (`lambda s: s.active`)."""
     dimensions = []
     for dimension, strata in groupby(facts.strata, key=lambda s: s.dimension):
         strata = list(strata)
         total_share = sum(s.population_share for s in strata)
-        known = sum(s.attendees for s in strata)
+        known = sum(count(s) for s in strata)
+        shares = {s.category: (s.population_share / total_share if total_share > 0 else None)
+                  for s in strata}
+        corrected: dict[str, float] = {}
+        if with_tests and known:
+            raw = {s.category: binomial_p(count(s), known, shares[s.category])
+                   for s in strata if shares[s.category]}
+            corrected = holm({c: p for c, p in raw.items() if p is not None})
         categories = []
         for stratum in strata:
-            share = stratum.population_share / total_share if total_share > 0 else None
+            share = shares[stratum.category]
             value = None
             if known and share:
-                value = round6((stratum.attendees / known) / share)
-            categories.append(CategoryFigures(stratum.category, share, stratum.attendees, value))
+                value = round6((count(stratum) / known) / share)
+            categories.append(CategoryFigures(stratum.category, share, count(stratum), value,
+                                              round6(corrected.get(stratum.category))))
         dimensions.append(DimensionFigures(dimension, known, tuple(categories)))
     return dimensions
 
 
-def perceptions(facts: Facts) -> list[PerceptionFigures]:
-    figures = []
-    for group in (Group.EXTERNAL, Group.INTERNAL):
-        for code in facts.public_values:
-            n, total = facts.perception.get((group == Group.INTERNAL, code), (0, 0))
-            figures.append(PerceptionFigures(code, group, ratio(total, n), n))
-    return figures
+def _perception(code: str, group: Group, c: PerceptionCounts) -> PerceptionFigures:
+    changed = c.improved + c.worsened
+    return PerceptionFigures(
+        public_value=code, group=group,
+        baseline=ratio(c.baseline_sum, c.baseline_n), baseline_n=c.baseline_n,
+        final=ratio(c.final_sum, c.final_n), final_n=c.final_n,
+        delta=ratio(c.change_sum, c.matched), n=c.matched,
+        improved=ratio(c.improved, c.matched), worsened=ratio(c.worsened, c.matched),
+        changed=changed, sign_p=round6(sign_test_p(c.worsened, c.improved)))
 
 
-def is_duality(internal: PerceptionFigures, external: PerceptionFigures, *, min_n: int,
-               min_delta: float) -> bool:
-    """Both groups measured on enough people, both moved, in opposite directions."""
+def perception_figures(facts: Facts) -> list[PerceptionFigures]:
+    return [_perception(code, group, facts.perception.get((group == Group.INTERNAL, code),
+                                                          PerceptionCounts()))
+            for group in GROUPS for code in facts.public_values]
+
+
+def is_duality(internal: PerceptionFigures, external: PerceptionFigures,
+               t: Thresholds) -> bool:
+    """Both groups measured on enough people, both moved enough, in opposite directions, each
+    beyond chance (INDICATORS.md, value_duality)."""
     if internal.delta is None or external.delta is None:
         return False
-    return (internal.n >= min_n and external.n >= min_n
-            and abs(internal.delta) >= min_delta and abs(external.delta) >= min_delta
-            and internal.delta * external.delta < 0)
+    if internal.sign_p is None or external.sign_p is None:
+        return False
+    return (internal.n >= t.duality_min_n and external.n >= t.duality_min_n
+            and abs(internal.delta) >= t.duality_delta
+            and abs(external.delta) >= t.duality_delta
+            and internal.delta * external.delta < 0
+            and internal.sign_p < t.alpha and external.sign_p < t.alpha)
 
 
 def duality_pairs(figures: list[PerceptionFigures]
@@ -88,11 +142,28 @@ def duality_pairs(figures: list[PerceptionFigures]
         yield code, by_key[(code, Group.INTERNAL)], by_key[(code, Group.EXTERNAL)]
 
 
-def indicator_rows(facts: Facts) -> list[IndicatorRow]:
-    rows: list[IndicatorRow] = []
-    add = rows.append
+def retention(facts: Facts) -> tuple[float | None, int]:
+    """First-held-session attendees who came back to any later held session (value, n)."""
+    if not facts.sessions:
+        return None, 0
+    first = facts.sessions[0].attendees
+    if len(facts.sessions) < 2:
+        return None, first
+    return ratio(facts.first_came_back, first), first
 
-    # Attendance and the non-participation ledger.
+
+def speaking_share(facts: Facts, group: Group) -> float | None:
+    seconds = (facts.internal_speaking_seconds if group == Group.INTERNAL
+               else facts.external_speaking_seconds)
+    return ratio(seconds, facts.speaking_seconds)
+
+
+def speaking_n(facts: Facts) -> int:
+    """The total speaking seconds, rounded down once."""
+    return int(facts.speaking_seconds // 1)
+
+
+def _ledger_rows(facts: Facts, add: Callable[[IndicatorRow], None]) -> None:
     add(IndicatorRow("attendees", facts.attendees, facts.attendees, group=Group.ALL))
     add(IndicatorRow("attendees", facts.internal_attendees, facts.internal_attendees,
                      group=Group.INTERNAL))
@@ -113,40 +184,44 @@ def indicator_rows(facts: Facts) -> list[IndicatorRow]:
     add(IndicatorRow("registered_no_show", pooled_no_shows, pooled_registrations))
     dropped = facts.gone_before_last_two if len(facts.sessions) >= 3 else 0
     add(IndicatorRow("dropped_out", dropped, facts.attendees))
+    value, n = retention(facts)
+    add(IndicatorRow("retention", value, n))
+    for previous, session in zip(facts.sessions, facts.sessions[1:], strict=False):
+        attrition = None
+        if previous.attendees:
+            attrition = round6(1 - session.overlap_previous / previous.attendees)
+        add(IndicatorRow("attrition", attrition, previous.attendees, session_id=session.id))
 
-    # Representativeness of external attendees.
+
+def _representation_rows(facts: Facts, add: Callable[[IndicatorRow], None]) -> None:
     external = facts.external_attendees
     for dim in representation(facts):
         add(IndicatorRow("known_share", ratio(dim.known, external), external,
                          dimension=dim.dimension))
         for cat in dim.categories:
-            add(IndicatorRow("representation_ratio", cat.ratio, cat.attendees,
+            keys = {"dimension": dim.dimension, "category": cat.category}
+            add(IndicatorRow("representation_ratio", cat.ratio, cat.count, **keys))
+            add(IndicatorRow("representation_p", cat.p_value, dim.known, **keys))
+        add(IndicatorRow("dissimilarity", dim.dissimilarity, dim.known, dimension=dim.dimension))
+        add(IndicatorRow("strata_not_reached", dim.not_reached, dim.known,
+                         dimension=dim.dimension))
+
+    active = facts.external_active
+    for dim in representation(facts, lambda s: s.active, with_tests=False):
+        add(IndicatorRow("active_known_share", ratio(dim.known, active), active,
+                         dimension=dim.dimension))
+        for cat in dim.categories:
+            add(IndicatorRow("active_representation_ratio", cat.ratio, cat.count,
                              dimension=dim.dimension, category=cat.category))
-        shares_known = all(cat.share is not None for cat in dim.categories)
-        dissimilarity = None
-        not_reached = None
-        if dim.known and shares_known:
-            dissimilarity = round6(0.5 * sum(abs(cat.attendees / dim.known - (cat.share or 0.0))
-                                             for cat in dim.categories))
-        if dim.known:
-            not_reached = sum(1 for cat in dim.categories if cat.share and cat.attendees == 0)
-        add(IndicatorRow("dissimilarity", dissimilarity, dim.known, dimension=dim.dimension))
-        add(IndicatorRow("strata_not_reached", not_reached, dim.known, dimension=dim.dimension))
+        add(IndicatorRow("active_dissimilarity", dim.dissimilarity, dim.known,
+                         dimension=dim.dimension))
+    reach = None
+    if facts.population:
+        reach = round6(1000 * active / facts.population)
+    add(IndicatorRow("reach_per_1000", reach, active))
 
-    # Retention over held sessions.
-    if facts.sessions:
-        first, last = facts.sessions[0], facts.sessions[-1]
-        add(IndicatorRow("retention", ratio(last.overlap_first, first.attendees),
-                         first.attendees))
-    else:
-        add(IndicatorRow("retention", None, 0))
-    for previous, session in zip(facts.sessions, facts.sessions[1:], strict=False):
-        value = None
-        if previous.attendees:
-            value = round6(1 - session.overlap_previous / previous.attendees)
-        add(IndicatorRow("attrition", value, previous.attendees, session_id=session.id))
 
-    # Equality of voice.
+def _voice_rows(facts: Facts, add: Callable[[IndicatorRow], None]) -> None:
     gini = None
     if facts.contributors and facts.contributions:
         gini = round6(facts.gini_numerator / (facts.contributors * facts.contributions))
@@ -156,8 +231,17 @@ def indicator_rows(facts: Facts) -> list[IndicatorRow]:
     add(IndicatorRow("internal_voice_share",
                      ratio(facts.internal_contributions, facts.contributions),
                      facts.contributions))
+    n = speaking_n(facts)
+    for group in GROUPS:
+        add(IndicatorRow("speaking_time_share", speaking_share(facts, group), n, group=group))
+    speaking_gini = None
+    if facts.attendees and facts.attendee_speaking_seconds > 0:
+        speaking_gini = round6(facts.speaking_gini_numerator
+                               / (facts.attendees * facts.attendee_speaking_seconds))
+    add(IndicatorRow("speaking_gini", speaking_gini, facts.attendees))
 
-    # Responsiveness.
+
+def _answer_rows(facts: Facts, add: Callable[[IndicatorRow], None]) -> None:
     add(IndicatorRow("answer_rate", ratio(facts.answered, facts.asked), facts.asked))
     median = None
     if facts.answered and facts.median_seconds_to_answer is not None:
@@ -174,17 +258,39 @@ def indicator_rows(facts: Facts) -> list[IndicatorRow]:
     add(IndicatorRow("reasoned_rejection_rate",
                      ratio(facts.rejected_with_rationale, facts.rejected), facts.rejected))
 
-    # Perceived public value.
-    figures = perceptions(facts)
-    for figure in figures:
-        add(IndicatorRow("perception_delta", figure.delta, figure.n, group=figure.group,
-                         public_value=figure.public_value))
-    dualities = sum(
-        1 for _code, internal, external in duality_pairs(figures)
-        if is_duality(internal, external, min_n=DEFAULTS.duality_min_n,
-                      min_delta=DEFAULTS.duality_min_delta)
-    )
+
+def _perception_rows(facts: Facts, add: Callable[[IndicatorRow], None]) -> None:
+    figures = perception_figures(facts)
+    for f in figures:
+        keys = {"group": f.group, "public_value": f.public_value}
+        add(IndicatorRow("perception_baseline", f.baseline, f.baseline_n, **keys))
+        add(IndicatorRow("perception_final", f.final, f.final_n, **keys))
+        add(IndicatorRow("perception_delta", f.delta, f.n, **keys))
+        add(IndicatorRow("perception_improved_share", f.improved, f.n, **keys))
+        add(IndicatorRow("perception_worsened_share", f.worsened, f.n, **keys))
+        add(IndicatorRow("perception_sign_p", f.sign_p, f.changed, **keys))
+    for group in GROUPS:
+        for code, wave in (("baseline_response_rate", Wave.BASELINE),
+                           ("final_response_rate", Wave.FINAL)):
+            response = facts.responses.get((group == Group.INTERNAL, wave))
+            respondents = response.respondents if response else 0
+            eligible = response.eligible if response else 0
+            add(IndicatorRow(code, ratio(respondents, eligible), eligible, group=group))
+    for code in facts.public_values:
+        for session in facts.sessions:
+            n, total = facts.pulses.get((code, session.id), (0, 0))
+            add(IndicatorRow("pulse_mean", ratio(total, n), n, public_value=code,
+                             session_id=session.id))
+    dualities = sum(1 for _code, internal, external in duality_pairs(figures)
+                    if is_duality(internal, external, DEFAULTS))
     add(IndicatorRow("duality_count", dualities, len(facts.public_values)))
+
+
+def indicator_rows(facts: Facts) -> list[IndicatorRow]:
+    rows: list[IndicatorRow] = []
+    for family in (_ledger_rows, _representation_rows, _voice_rows, _answer_rows,
+                   _perception_rows):
+        family(facts, rows.append)
     return rows
 
 

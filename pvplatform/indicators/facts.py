@@ -19,16 +19,18 @@ from pvplatform.core.lookup import valid_id
 from pvplatform.errors import NotFound
 from pvplatform.extensions import db
 from pvplatform.feedback.models import Perception, PublicValue, Wave
+from pvplatform.indicators.sets import ProcessSets
 from pvplatform.indicators.sql import binary_order, seconds_between
 from pvplatform.participation.models import (
     INTERNAL_KINDS,
     AttendanceSnapshot,
     Participant,
+    ParticipantAttribute,
     Stratum,
 )
 from pvplatform.processes.models import Process
-from pvplatform.proposals.models import Comment, Proposal, ProposalState, Vote
-from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
+from pvplatform.proposals.models import Comment, Proposal, ProposalState
+from pvplatform.sessions.models import SpeakingTurn
 
 DAY = 86400
 # Every character Python's str.isspace() accepts.
@@ -53,7 +55,6 @@ class HeldSession:
     title: str
     attendees: int
     overlap_previous: int  # attendees also at the held session before
-    overlap_first: int  # attendees also at the first held session
     live_registrations: int = 0
     no_shows: int = 0
 
@@ -64,17 +65,41 @@ class StratumCount:
     category: str
     population_share: float
     attendees: int  # external attendees whose latest snapshot puts them in this category
+    active: int = 0  # external active participants in this category
+
+
+@dataclass
+class PerceptionCounts:
+    """One group's answers about one public value (latest answers, "don't know" left out)."""
+
+    baseline_n: int = 0
+    baseline_sum: int = 0
+    final_n: int = 0
+    final_sum: int = 0
+    matched: int = 0  # participants with a baseline and a final score
+    change_sum: int = 0  # sum of final - baseline over them
+    improved: int = 0
+    worsened: int = 0
+
+
+@dataclass
+class WaveResponse:
+    respondents: int = 0  # answered the wave (a score or "don't know")
+    eligible: int = 0  # active participants or respondents
 
 
 @dataclass
 class Facts:
     process_id: int
     as_of: datetime
+    population: int | None = None
     sessions: list[HeldSession] = field(default_factory=list)
     attendees: int = 0
     internal_attendees: int = 0
     gone_before_last_two: int = 0  # attendees whose last held session is before the last two
+    first_came_back: int = 0  # first-held-session attendees at any later held session
     active_participants: int = 0
+    external_active: int = 0
     invitation_pairs: int = 0
     invitation_pairs_registered: int = 0
     strata: list[StratumCount] = field(default_factory=list)
@@ -94,13 +119,25 @@ class Facts:
     rejected: int = 0
     rejected_with_rationale: int = 0
     median_seconds_to_answer: float | None = None
+    internal_speaking_seconds: float = 0.0
+    external_speaking_seconds: float = 0.0
+    speaking_gini_numerator: float = 0.0  # sum of (2i - n - 1) * x_i over attendees' seconds
+    attendee_speaking_seconds: float = 0.0  # sum of x_i (speakers who are attendees)
     public_values: list[str] = field(default_factory=list)
-    # (internal?, public value code) -> (matched participants, sum of final - baseline)
-    perception: dict[tuple[bool, str], tuple[int, int]] = field(default_factory=dict)
+    # (group is internal?, public value code) -> counts
+    perception: dict[tuple[bool, str], PerceptionCounts] = field(default_factory=dict)
+    # (group is internal?, wave) -> respondents and eligible
+    responses: dict[tuple[bool, Wave], WaveResponse] = field(default_factory=dict)
+    # (public value code, held session id) -> (participants with a score, sum of scores)
+    pulses: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
     @property
     def external_attendees(self) -> int:
         return self.attendees - self.internal_attendees
+
+    @property
+    def speaking_seconds(self) -> float:
+        return self.internal_speaking_seconds + self.external_speaking_seconds
 
 
 @dataclass
@@ -110,76 +147,31 @@ class AssociationAbsence:
     sessions_in_a_row: int
 
 
-class _Scope:
-    """The CTEs every query shares: held sessions (ranked) and their attendances as of T."""
-
-    def __init__(self, process_id: int, as_of: datetime) -> None:
-        self.process_id = process_id
-        self.as_of = as_of
-        reference = sa.func.coalesce(Meeting.external_ref, sa.cast(Meeting.id, sa.String))
-        self.held = (
-            sa.select(
-                Meeting.id.label("id"),
-                Meeting.title.label("title"),
-                sa.func.row_number().over(
-                    order_by=(Meeting.starts_at, binary_order(reference))).label("k"),
-            )
-            .where(Meeting.process_id == process_id, Meeting.starts_at <= as_of)
-            .cte("held")
-        )
-        self.att = (
-            sa.select(
-                Attendance.id.label("attendance_id"),
-                Attendance.participant_id.label("pid"),
-                Attendance.checked_in_at.label("checked_in_at"),
-                self.held.c.k.label("k"),
-            )
-            .join(self.held, self.held.c.id == Attendance.meeting_id)
-            .where(Attendance.checked_in_at <= as_of)
-            .cte("att")
-        )
-        self.process_sessions = sa.select(Meeting.id).where(Meeting.process_id == process_id)
-        self.live = (
-            sa.select(Registration.meeting_id.label("sid"),
-                      Registration.participant_id.label("pid"))
-            .where(
-                Registration.meeting_id.in_(self.process_sessions),
-                Registration.registered_at <= as_of,
-                sa.or_(Registration.cancelled_at.is_(None), Registration.cancelled_at > as_of),
-            )
-            .distinct()
-            .cte("live")
-        )
-        self.published = (
-            sa.select(Proposal.id.label("id"), Proposal.author_id.label("author_id"))
-            .where(Proposal.process_id == process_id, Proposal.published_at <= as_of)
-            .cte("published")
-        )
-
-
 def _internal(kind: Any) -> Any:
     return kind.in_(INTERNAL_KINDS)
 
 
-def _sessions(s: _Scope) -> list[HeldSession]:
-    cur, prev, first = s.att.alias("cur"), s.att.alias("prev"), s.att.alias("first")
+def _is_internal(kind: Any) -> bool:
+    return str(getattr(kind, "value", kind)) in INTERNAL_KINDS
+
+
+def _sessions(s: ProcessSets) -> list[HeldSession]:
+    cur, prev = s.att.alias("cur"), s.att.alias("prev")
     rows = db.session.execute(
         sa.select(
             s.held.c.id, s.held.c.k, s.held.c.title,
             sa.func.count(sa.distinct(cur.c.pid)),
             sa.func.count(sa.distinct(prev.c.pid)),
-            sa.func.count(sa.distinct(first.c.pid)),
         )
         .select_from(
             s.held.outerjoin(cur, cur.c.k == s.held.c.k)
             .outerjoin(prev, sa.and_(prev.c.k == s.held.c.k - 1, prev.c.pid == cur.c.pid))
-            .outerjoin(first, sa.and_(first.c.k == 1, first.c.pid == cur.c.pid))
         )
         .group_by(s.held.c.id, s.held.c.k, s.held.c.title)
         .order_by(s.held.c.k)
     ).all()
     sessions = [HeldSession(id=r[0], k=int(r[1]), title=r[2], attendees=_int(r[3]),
-                            overlap_previous=_int(r[4]), overlap_first=_int(r[5]))
+                            overlap_previous=_int(r[4]))
                 for r in rows]
     # Live registrations of each held session, and those without an attendance as of T.
     by_id = {h.id: h for h in sessions}
@@ -188,15 +180,11 @@ def _sessions(s: _Scope) -> list[HeldSession]:
             s.held.c.id,
             sa.func.count(s.live.c.pid),
             sa.func.count(sa.case((sa.and_(s.live.c.pid.is_not(None),
-                                           Attendance.id.is_(None)), 1))),
+                                           s.att.c.pid.is_(None)), 1))),
         )
         .select_from(
             s.held.outerjoin(s.live, s.live.c.sid == s.held.c.id).outerjoin(
-                Attendance,
-                sa.and_(Attendance.meeting_id == s.live.c.sid,
-                        Attendance.participant_id == s.live.c.pid,
-                        Attendance.checked_in_at <= s.as_of),
-            )
+                s.att, sa.and_(s.att.c.sid == s.live.c.sid, s.att.c.pid == s.live.c.pid))
         )
         .group_by(s.held.c.id)
     ):
@@ -205,56 +193,46 @@ def _sessions(s: _Scope) -> list[HeldSession]:
     return sessions
 
 
-def _attendees(s: _Scope, facts: Facts) -> None:
+def _attendees(s: ProcessSets, facts: Facts) -> None:
     per_person = (
-        sa.select(s.att.c.pid, sa.func.max(s.att.c.k).label("last_k"))
+        sa.select(s.att.c.pid, sa.func.max(s.att.c.k).label("last_k"),
+                  sa.func.min(s.att.c.k).label("first_k"))
         .group_by(s.att.c.pid)
         .subquery()
     )
-    held_count = sa.select(sa.func.count()).select_from(s.held).scalar_subquery()
     row = db.session.execute(
         sa.select(
             sa.func.count(),
             sa.func.sum(sa.case((_internal(Participant.kind), 1), else_=0)),
-            sa.func.sum(sa.case((per_person.c.last_k <= held_count - 2, 1), else_=0)),
+            sa.func.sum(sa.case((per_person.c.last_k <= s.held_count() - 2, 1), else_=0)),
+            # At the first held session and at a later one: their first is 1, their last > 1.
+            sa.func.sum(sa.case((sa.and_(per_person.c.first_k == 1, per_person.c.last_k > 1),
+                                 1), else_=0)),
         ).select_from(per_person.join(Participant, Participant.id == per_person.c.pid))
     ).one()
-    facts.attendees, facts.internal_attendees, facts.gone_before_last_two = map(_int, row)
+    (facts.attendees, facts.internal_attendees, facts.gone_before_last_two,
+     facts.first_came_back) = map(_int, row)
 
-    contributors = sa.union(
-        sa.select(s.att.c.pid),
-        sa.select(s.published.c.author_id),
-        sa.select(Comment.author_id)
-        .join(s.published, s.published.c.id == Comment.proposal_id)
-        .where(Comment.created_at <= s.as_of),
-        sa.select(Vote.participant_id)
-        .join(s.published, s.published.c.id == Vote.proposal_id)
-        .where(Vote.cast_at <= s.as_of),
-    ).subquery()
-    facts.active_participants = _int(
-        db.session.scalar(sa.select(sa.func.count()).select_from(contributors)))
+    active = s.active()
+    total, external = db.session.execute(
+        sa.select(sa.func.count(), sa.func.sum(sa.case((~_internal(Participant.kind), 1),
+                                                       else_=0)))
+        .select_from(active.join(Participant, Participant.id == active.c.pid))
+    ).one()
+    facts.active_participants, facts.external_active = _int(total), _int(external)
 
 
-def _invitations(s: _Scope, facts: Facts) -> None:
-    pairs = (
-        sa.select(Invitation.meeting_id.label("sid"), Invitation.participant_id.label("pid"))
-        .where(
-            Invitation.meeting_id.in_(s.process_sessions),
-            Invitation.participant_id.is_not(None),
-            Invitation.invited_at <= s.as_of,
-        )
-        .distinct()
-        .subquery()
-    )
+def _invitations(s: ProcessSets, facts: Facts) -> None:
     total, registered = db.session.execute(
         sa.select(sa.func.count(), sa.func.count(s.live.c.sid)).select_from(
-            pairs.outerjoin(s.live, sa.and_(s.live.c.sid == pairs.c.sid,
-                                            s.live.c.pid == pairs.c.pid)))
+            s.pairs.outerjoin(s.live, sa.and_(s.live.c.sid == s.pairs.c.sid,
+                                              s.live.c.pid == s.pairs.c.pid)))
     ).one()
     facts.invitation_pairs, facts.invitation_pairs_registered = _int(total), _int(registered)
 
 
-def _strata(s: _Scope, facts: Facts) -> None:
+def _strata(s: ProcessSets, facts: Facts) -> None:
+    """External attendees and external active participants per known category."""
     ranked = sa.select(
         s.att.c.attendance_id,
         s.att.c.pid,
@@ -263,32 +241,42 @@ def _strata(s: _Scope, facts: Facts) -> None:
             order_by=(s.att.c.checked_in_at.desc(), s.att.c.attendance_id.desc()),
         ).label("rn"),
     ).subquery()
-    external_latest = (
-        sa.select(ranked.c.attendance_id)
-        .join(Participant, Participant.id == ranked.c.pid)
-        .where(ranked.c.rn == 1, ~_internal(Participant.kind))
-        .subquery()
-    )
-    snapshots = (
-        sa.select(AttendanceSnapshot.dimension, AttendanceSnapshot.category,
-                  sa.func.count().label("n"))
-        .join(external_latest, external_latest.c.attendance_id
-              == AttendanceSnapshot.attendance_id)
-        .group_by(AttendanceSnapshot.dimension, AttendanceSnapshot.category)
+    latest = sa.select(ranked.c.attendance_id, ranked.c.pid).where(ranked.c.rn == 1).subquery()
+    active = s.active()
+    # An attendee's categories are those of their latest snapshot; an active participant who
+    # never attended has their consented answers.
+    categories = sa.union_all(
+        sa.select(latest.c.pid.label("pid"), AttendanceSnapshot.dimension.label("dimension"),
+                  AttendanceSnapshot.category.label("category"),
+                  sa.literal(1).label("attendee"))
+        .join(AttendanceSnapshot, AttendanceSnapshot.attendance_id == latest.c.attendance_id),
+        sa.select(ParticipantAttribute.participant_id, ParticipantAttribute.dimension,
+                  ParticipantAttribute.category, sa.literal(0))
+        .join(active, active.c.pid == ParticipantAttribute.participant_id)
+        .where(ParticipantAttribute.participant_id.not_in(sa.select(s.att.c.pid))),
+    ).subquery()
+    counted = (
+        sa.select(categories.c.dimension, categories.c.category,
+                  sa.func.sum(categories.c.attendee).label("attendees"),
+                  sa.func.count().label("active"))
+        .join(Participant, Participant.id == categories.c.pid)
+        .where(~_internal(Participant.kind))
+        .group_by(categories.c.dimension, categories.c.category)
         .subquery()
     )
     rows = db.session.execute(
         sa.select(Stratum.dimension, Stratum.category, Stratum.population_share,
-                  sa.func.coalesce(snapshots.c.n, 0))
-        .outerjoin(snapshots, sa.and_(snapshots.c.dimension == Stratum.dimension,
-                                      snapshots.c.category == Stratum.category))
+                  sa.func.coalesce(counted.c.attendees, 0), sa.func.coalesce(counted.c.active, 0))
+        .outerjoin(counted, sa.and_(counted.c.dimension == Stratum.dimension,
+                                    counted.c.category == Stratum.category))
         .where(Stratum.process_id == s.process_id)
-        .order_by(Stratum.dimension, Stratum.category)
+        .order_by(binary_order(Stratum.dimension), binary_order(Stratum.category))
     ).all()
-    facts.strata = [StratumCount(r[0], r[1], float(r[2]), _int(r[3])) for r in rows]
+    facts.strata = [StratumCount(r[0], r[1], float(r[2]), _int(r[3]), _int(r[4]))
+                    for r in rows]
 
 
-def _contributions(s: _Scope, facts: Facts) -> None:
+def _contributions(s: ProcessSets, facts: Facts) -> None:
     contributions = sa.union_all(
         sa.select(s.published.c.author_id.label("pid")),
         sa.select(Comment.author_id.label("pid"))
@@ -326,7 +314,7 @@ def _contributions(s: _Scope, facts: Facts) -> None:
      facts.gini_numerator, facts.top_contributions) = map(_int, row)
 
 
-def _answers(s: _Scope, facts: Facts, alert_days: int, warning_days: int) -> None:
+def _answers(s: ProcessSets, facts: Facts, alert_days: int, warning_days: int) -> None:
     as_of = s.as_of
     asked = sa.and_(
         Proposal.process_id == s.process_id,
@@ -391,71 +379,179 @@ def _answers(s: _Scope, facts: Facts, alert_days: int, warning_days: int) -> Non
         facts.median_seconds_to_answer = sum(middle_values) / len(middle_values)
 
 
-def _perceptions(s: _Scope, facts: Facts) -> None:
-    facts.public_values = list(db.session.scalars(
-        sa.select(PublicValue.code).where(PublicValue.process_id == s.process_id)
-        .order_by(PublicValue.code)))
-    # The latest answer per (participant, value, wave): its instant is unique per key (a
-    # constraint), so a GROUP BY and a join on that key beat a window over every answer.
+def _speaking(s: ProcessSets, facts: Facts) -> None:
+    """Speaking seconds per group, and the Gini of attendees' speaking seconds, over the ended
+    turns (ended at or before T) of held sessions, with exact fractional durations."""
+    turns = (
+        sa.select(SpeakingTurn.participant_id.label("pid"),
+                  seconds_between(SpeakingTurn.ended_at, SpeakingTurn.started_at).label("d"))
+        .join(s.held, s.held.c.id == SpeakingTurn.meeting_id)
+        .where(SpeakingTurn.ended_at.is_not(None), SpeakingTurn.ended_at <= s.as_of)
+        .subquery()
+    )
+    per_speaker = (
+        sa.select(turns.c.pid, sa.func.sum(turns.c.d).label("x"))
+        .group_by(turns.c.pid)
+        .subquery()
+    )
+    # Grouped by the plain kind column (see _perceptions); folded into groups here.
+    for kind, seconds in db.session.execute(
+        sa.select(Participant.kind, sa.func.sum(per_speaker.c.x))
+        .join(Participant, Participant.id == per_speaker.c.pid)
+        .group_by(Participant.kind)
+    ):
+        if _is_internal(kind):
+            facts.internal_speaking_seconds += _float(seconds) or 0.0
+        else:
+            facts.external_speaking_seconds += _float(seconds) or 0.0
+
+    attendees = sa.select(s.att.c.pid).distinct().subquery()
+    per_attendee = (
+        sa.select(sa.func.coalesce(per_speaker.c.x, 0).label("x"))
+        .select_from(attendees.outerjoin(per_speaker, per_speaker.c.pid == attendees.c.pid))
+        .subquery()
+    )
+    ranked = sa.select(
+        per_attendee.c.x,
+        sa.func.row_number().over(order_by=per_attendee.c.x).label("i"),
+        sa.func.count().over().label("n"),
+    ).subquery()
+    numerator, total = db.session.execute(
+        sa.select(sa.func.sum((2 * ranked.c.i - ranked.c.n - 1) * ranked.c.x),
+                  sa.func.sum(ranked.c.x))
+    ).one()
+    facts.speaking_gini_numerator = _float(numerator) or 0.0
+    facts.attendee_speaking_seconds = _float(total) or 0.0
+
+
+def _latest_answers(s: ProcessSets) -> sa.Subquery:
+    """The answer that counts per participant, catalogue value, wave (and session for the
+    session wave): the latest at or before T. Its score is NULL for "don't know"."""
+    session_key = sa.func.coalesce(Perception.meeting_id, 0)
+    # The answer instant is unique per key (an index): a GROUP BY and a join on the key beat a
+    # window over every answer.
     last_at = (
         sa.select(
             Perception.participant_id.label("pid"),
             Perception.public_value_id.label("vid"),
             Perception.wave.label("wave"),
+            session_key.label("sk"),
             sa.func.max(Perception.answered_at).label("at"),
         )
         .join(PublicValue, PublicValue.id == Perception.public_value_id)
-        .where(
-            PublicValue.process_id == s.process_id,
-            Perception.answered_at <= s.as_of,
-            Perception.wave.in_([Wave.BASELINE, Wave.FINAL]),
-        )
-        .group_by(Perception.participant_id, Perception.public_value_id, Perception.wave)
+        .where(PublicValue.process_id == s.process_id, Perception.answered_at <= s.as_of)
+        .group_by(Perception.participant_id, Perception.public_value_id, Perception.wave,
+                  session_key)
         .subquery()
     )
-    latest = (
+    return (
         sa.select(
-            Perception.participant_id,
-            Perception.public_value_id,
-            Perception.wave,
-            Perception.score,
+            Perception.participant_id.label("pid"),
+            Perception.public_value_id.label("vid"),
+            Perception.wave.label("wave"),
+            Perception.meeting_id.label("sid"),
+            Perception.score.label("score"),
         )
         .join(last_at, sa.and_(
             last_at.c.pid == Perception.participant_id,
             last_at.c.vid == Perception.public_value_id,
             last_at.c.wave == Perception.wave,
+            last_at.c.sk == sa.func.coalesce(Perception.meeting_id, 0),
             last_at.c.at == Perception.answered_at,
         ))
-        .subquery()
+        .subquery("latest")
     )
+
+
+def _perceptions(s: ProcessSets, facts: Facts) -> None:
+    facts.public_values = list(db.session.scalars(
+        sa.select(PublicValue.code).where(PublicValue.process_id == s.process_id)
+        .order_by(binary_order(PublicValue.code))))
+    latest = _latest_answers(s)
+    waves = sa.select(latest).where(latest.c.wave.in_([Wave.BASELINE, Wave.FINAL])).subquery()
     pairs = (
         sa.select(
-            latest.c.participant_id,
-            latest.c.public_value_id,
-            sa.func.max(sa.case((latest.c.wave == Wave.BASELINE, latest.c.score)))
-            .label("baseline"),
-            sa.func.max(sa.case((latest.c.wave == Wave.FINAL, latest.c.score))).label("final"),
+            waves.c.pid,
+            waves.c.vid,
+            sa.func.max(sa.case((waves.c.wave == Wave.BASELINE, waves.c.score))).label("b"),
+            sa.func.max(sa.case((waves.c.wave == Wave.FINAL, waves.c.score))).label("f"),
         )
-        .group_by(latest.c.participant_id, latest.c.public_value_id)
+        .group_by(waves.c.pid, waves.c.vid)
         .subquery()
     )
+    both = sa.and_(pairs.c.b.is_not(None), pairs.c.f.is_not(None))
+
+    def count_if(condition: Any) -> Any:
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+
     # Grouped by the plain kind column: PostgreSQL refuses a GROUP BY expression whose bound
     # parameters differ from the SELECT's, so kinds are folded into groups in Python.
     rows = db.session.execute(
-        sa.select(PublicValue.code, Participant.kind, sa.func.count(),
-                  sa.func.sum(pairs.c.final - pairs.c.baseline))
+        sa.select(
+            PublicValue.code, Participant.kind,
+            sa.func.count(pairs.c.b), sa.func.sum(pairs.c.b),
+            sa.func.count(pairs.c.f), sa.func.sum(pairs.c.f),
+            count_if(both),
+            sa.func.sum(sa.case((both, pairs.c.f - pairs.c.b), else_=0)),
+            count_if(sa.and_(both, pairs.c.f > pairs.c.b)),
+            count_if(sa.and_(both, pairs.c.f < pairs.c.b)),
+        )
         .select_from(pairs)
-        .join(Participant, Participant.id == pairs.c.participant_id)
-        .join(PublicValue, PublicValue.id == pairs.c.public_value_id)
-        .where(pairs.c.baseline.is_not(None), pairs.c.final.is_not(None))
+        .join(Participant, Participant.id == pairs.c.pid)
+        .join(PublicValue, PublicValue.id == pairs.c.vid)
         .group_by(PublicValue.code, Participant.kind)
     ).all()
-    perception: dict[tuple[bool, str], tuple[int, int]] = {}
-    for code, kind, n, total in rows:
-        key = (str(kind) in INTERNAL_KINDS, code)
-        old_n, old_total = perception.get(key, (0, 0))
-        perception[key] = (old_n + _int(n), old_total + _int(total))
-    facts.perception = perception
+    for code, kind, *numbers in rows:
+        counts = facts.perception.setdefault((_is_internal(kind), code), PerceptionCounts())
+        for name, number in zip(("baseline_n", "baseline_sum", "final_n", "final_sum",
+                                 "matched", "change_sum", "improved", "worsened"),
+                                numbers, strict=True):
+            setattr(counts, name, getattr(counts, name) + _int(number))
+
+    # Response rates: respondents of a wave over the group's active participants and
+    # respondents of that wave.
+    active = s.active()
+    people = sa.union_all(
+        sa.select(active.c.pid.label("pid"), sa.literal(1).label("a"), sa.literal(0).label("b"),
+                  sa.literal(0).label("f")),
+        sa.select(waves.c.pid, sa.literal(0),
+                  sa.case((waves.c.wave == Wave.BASELINE, 1), else_=0),
+                  sa.case((waves.c.wave == Wave.FINAL, 1), else_=0)),
+    ).subquery()
+    per_person = (
+        sa.select(people.c.pid, sa.func.max(people.c.a).label("a"),
+                  sa.func.max(people.c.b).label("b"), sa.func.max(people.c.f).label("f"))
+        .group_by(people.c.pid)
+        .subquery()
+    )
+    for kind, eligible_b, respondents_b, eligible_f, respondents_f in db.session.execute(
+        sa.select(
+            Participant.kind,
+            count_if(sa.or_(per_person.c.a == 1, per_person.c.b == 1)),
+            sa.func.sum(per_person.c.b),
+            count_if(sa.or_(per_person.c.a == 1, per_person.c.f == 1)),
+            sa.func.sum(per_person.c.f),
+        )
+        .join(Participant, Participant.id == per_person.c.pid)
+        .group_by(Participant.kind)
+    ):
+        internal = _is_internal(kind)
+        for wave, eligible, respondents in ((Wave.BASELINE, eligible_b, respondents_b),
+                                            (Wave.FINAL, eligible_f, respondents_f)):
+            response = facts.responses.setdefault((internal, wave), WaveResponse())
+            response.eligible += _int(eligible)
+            response.respondents += _int(respondents)
+
+    # Session pulses: the counted scores about each held session.
+    for code, sid, n, total in db.session.execute(
+        sa.select(PublicValue.code, latest.c.sid, sa.func.count(latest.c.score),
+                  sa.func.sum(latest.c.score))
+        .join(PublicValue, PublicValue.id == latest.c.vid)
+        .join(s.held, s.held.c.id == latest.c.sid)
+        .where(latest.c.wave == Wave.SESSION, latest.c.score.is_not(None))
+        .group_by(PublicValue.code, latest.c.sid)
+    ):
+        facts.pulses[(code, sid)] = (_int(n), _int(total))
 
 
 def _check_process(process_id: int) -> None:
@@ -471,28 +567,29 @@ def gather(process_id: int, as_of: datetime, *, alert_days: int = 90,
            warning_days: int = 30) -> Facts:
     """Every aggregate the indicators need, in a fixed number of SQL statements."""
     _check_process(process_id)
-    scope = _Scope(process_id, as_of)
+    sets = ProcessSets(process_id, as_of)
     facts = Facts(process_id=process_id, as_of=as_of)
-    facts.sessions = _sessions(scope)
-    _attendees(scope, facts)
-    _invitations(scope, facts)
-    _strata(scope, facts)
-    _contributions(scope, facts)
-    _answers(scope, facts, alert_days, warning_days)
-    _perceptions(scope, facts)
+    facts.population = db.session.scalar(
+        sa.select(Process.population).where(Process.id == process_id))
+    facts.sessions = _sessions(sets)
+    _attendees(sets, facts)
+    _invitations(sets, facts)
+    _strata(sets, facts)
+    _contributions(sets, facts)
+    _answers(sets, facts, alert_days, warning_days)
+    _speaking(sets, facts)
+    _perceptions(sets, facts)
     return facts
 
 
 def association_absences(process_id: int, as_of: datetime) -> list[AssociationAbsence]:
     """Per association invited as such: how many of its last invited held sessions in a row had
     no member attending (counting back from the most recent)."""
-    scope = _Scope(process_id, as_of)
+    scope = ProcessSets(process_id, as_of)
     invited = (
-        sa.select(Invitation.association_id.label("aid"), scope.held.c.id.label("sid"),
+        sa.select(scope.association_pairs.c.aid.label("aid"), scope.held.c.id.label("sid"),
                   scope.held.c.k.label("k"))
-        .join(scope.held, scope.held.c.id == Invitation.meeting_id)
-        .where(Invitation.association_id.is_not(None), Invitation.invited_at <= as_of)
-        .distinct()
+        .join(scope.held, scope.held.c.id == scope.association_pairs.c.sid)
         .subquery()
     )
     # Members present per held session and association, counted once before the join.

@@ -1,32 +1,37 @@
-"""Exclusion-risk flags of INDICATORS.md: what is wrong, for whom, and what staff can do.
+"""Exclusion-risk flags of INDICATORS.md (version 2): what is wrong, for whom, how sure we are,
+and what staff can do.
 
 Thresholds are compared with the figures as reported (rounded to 6 decimals), so that a flag
-never contradicts the number printed beside it.
+never contradicts the number printed beside it. A flag that rests on a test (representation,
+perception) fires only when the test's p-value, as reported, is below alpha, and says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-
-from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_ngettext as _ln
 
 from pvplatform.indicators.engine import (
     check_instant,
     duality_pairs,
     indicator_rows,
     is_duality,
-    perceptions,
+    perception_figures,
     representation,
+    retention,
+    speaking_n,
+    speaking_share,
 )
 from pvplatform.indicators.facts import Facts, association_absences, gather
+from pvplatform.indicators.messages import Count, Phrase, evidence, phrase, plural_phrase
 from pvplatform.indicators.rows import FlagRow, Group, IndicatorRow, Severity, ratio, round6
 from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
 
-_GROUP_LABELS = {
-    Group.INTERNAL: _l("internal (managers and elected officials)"),
-    Group.EXTERNAL: _l("external (residents and associations)"),
-}
+
+def _group_label(group: Group) -> Phrase:
+    if group == Group.INTERNAL:
+        return phrase("internal (managers and elected officials)")
+    return phrase("external (residents and associations)")
 
 
 def _percent(value: float) -> str:
@@ -46,38 +51,43 @@ def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                 continue
             keys = {"dimension": dim.dimension, "category": cat.category}
             words = {"dimension": dim.dimension, "category": cat.category,
-                     "ratio": f"{cat.ratio:.2f}", "count": cat.attendees,
+                     "ratio": f"{cat.ratio:.2f}", "count": Count(cat.count),
                      "expected": f"{expected:.1f}"}
+            if cat.count == 0:
+                # Five or more expected and none came: the absence is itself the evidence.
+                flags.append(FlagRow("stratum_not_reached", Severity.ALERT, expected, phrase(
+                    'No external attendee belongs to category "%(category)s" of '
+                    "%(dimension)s, where about %(expected)s were expected. Contact this group "
+                    "through the people and associations it trusts and offer a session that "
+                    "suits it (time, place, childcare, accessibility).", **words), **keys))
+            if cat.p_value is None or not cat.p_value < t.alpha:
+                continue  # within what chance alone produces
+            words["evidence"] = evidence(cat.p_value)
             under = None
             if cat.ratio < t.under_representation_alert:
                 under = Severity.ALERT
             elif cat.ratio < t.under_representation_warning:
                 under = Severity.WARNING
             if under:
-                flags.append(FlagRow("under_representation", under, cat.ratio, _l(
+                flags.append(FlagRow("under_representation", under, cat.ratio, phrase(
                     'Category "%(category)s" of %(dimension)s is under-represented among '
                     "external attendees: %(count)s came where %(expected)s were expected "
-                    "(ratio %(ratio)s). Reach them directly: targeted invitations, relays "
-                    "through local associations, a session at another time or place, "
-                    "childcare, an in-person session near them.", **words), **keys))
+                    "(ratio %(ratio)s; %(evidence)s). Reach them directly: targeted "
+                    "invitations, relays through local associations, a session at another "
+                    "time or place, childcare, an in-person session near them.", **words),
+                    cat.p_value, **keys))
             over = None
             if cat.ratio > t.over_representation_alert:
                 over = Severity.ALERT
             elif cat.ratio > t.over_representation_warning:
                 over = Severity.WARNING
             if over:
-                flags.append(FlagRow("over_representation", over, cat.ratio, _l(
+                flags.append(FlagRow("over_representation", over, cat.ratio, phrase(
                     'Category "%(category)s" of %(dimension)s is over-represented among '
                     "external attendees: %(count)s came where %(expected)s were expected "
-                    "(ratio %(ratio)s), so other voices weigh less. Invite the "
+                    "(ratio %(ratio)s; %(evidence)s), so other voices weigh less. Invite the "
                     "under-represented groups first and vary times, places and formats.",
-                    **words), **keys))
-            if cat.attendees == 0:
-                flags.append(FlagRow("stratum_not_reached", Severity.ALERT, expected, _l(
-                    'No external attendee belongs to category "%(category)s" of '
-                    "%(dimension)s, where about %(expected)s were expected. Contact this group "
-                    "through the people and associations it trusts and offer a session that "
-                    "suits it (time, place, childcare, accessibility).", **words), **keys))
+                    **words), cat.p_value, **keys))
     return flags
 
 
@@ -88,27 +98,25 @@ def _session_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             continue
         rate = ratio(session.no_shows, session.live_registrations)
         if rate is not None and rate > t.no_show_warning:
-            flags.append(FlagRow("high_no_show", Severity.WARNING, rate, _l(
+            flags.append(FlagRow("high_no_show", Severity.WARNING, rate, phrase(
                 '%(rate)s of the %(count)s people registered for the session "%(session)s" '
                 "did not come. Ask them why (absence reasons), send reminders before the next "
                 "sessions and check their time, place and access.",
-                rate=_percent(rate), count=session.live_registrations, session=session.title),
-                session_id=session.id))
-    if facts.sessions:
-        first, last = facts.sessions[0], facts.sessions[-1]
-        retention = ratio(last.overlap_first, first.attendees)
-        if first.attendees >= t.retention_min_attendees and retention is not None:
-            severity = None
-            if retention < t.retention_alert:
-                severity = Severity.ALERT
-            elif retention < t.retention_warning:
-                severity = Severity.WARNING
-            if severity:
-                flags.append(FlagRow("low_retention", severity, retention, _l(
-                    "Only %(rate)s of the %(count)s people at the first session were at the "
-                    "last one. Ask those who left why, report back on what became of their "
-                    "contributions, and consider other times, formats or childcare.",
-                    rate=_percent(retention), count=first.attendees)))
+                rate=_percent(rate), count=Count(session.live_registrations),
+                session=session.title), session_id=session.id))
+    value, first_attendees = retention(facts)
+    if first_attendees >= t.retention_min_attendees and value is not None:
+        severity = None
+        if value < t.retention_alert:
+            severity = Severity.ALERT
+        elif value < t.retention_warning:
+            severity = Severity.WARNING
+        if severity:
+            flags.append(FlagRow("low_retention", severity, value, phrase(
+                "Only %(rate)s of the %(count)s people at the first session came back to a "
+                "later one. Ask those who left why, report back on what became of their "
+                "contributions, and consider other times, formats or childcare.",
+                rate=_percent(value), count=Count(first_attendees))))
     return flags
 
 
@@ -117,7 +125,7 @@ def _voice_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
     top = ratio(facts.top_contributions, facts.contributions)
     if facts.contributors >= t.voice_min_contributors and top is not None and (
             top > t.voice_top10_warning):
-        flags.append(FlagRow("voice_concentration", Severity.WARNING, top, _l(
+        flags.append(FlagRow("voice_concentration", Severity.WARNING, top, phrase(
             "The most active tenth of contributors wrote %(share)s of all proposals and "
             "comments. Make room for other voices: small groups, speaking turns, written and "
             "online contributions, a facilitator who invites the quiet ones.",
@@ -125,18 +133,27 @@ def _voice_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
     internal = ratio(facts.internal_contributions, facts.contributions)
     if facts.contributions >= t.official_min_contributions and internal is not None and (
             internal > t.official_share_warning):
-        flags.append(FlagRow("official_dominance", Severity.WARNING, internal, _l(
+        flags.append(FlagRow("official_dominance", Severity.WARNING, internal, phrase(
             "Managers and elected officials wrote %(share)s of all proposals and comments: the "
             "process mostly hears the administration. Let residents and associations speak "
             "first, and keep officials to listening and answering.",
             share=_percent(internal))))
+    speaking = speaking_share(facts, Group.INTERNAL)
+    if speaking_n(facts) >= t.official_min_speaking_seconds and speaking is not None and (
+            speaking > t.official_share_warning):
+        flags.append(FlagRow("official_dominance", Severity.WARNING, speaking, phrase(
+            "Managers and elected officials had the floor %(share)s of the speaking time in "
+            "the sessions: residents mostly listened. Give residents and associations the "
+            "first turns, time the interventions, and keep officials to short answers.",
+            share=_percent(speaking)), group=Group.INTERNAL))
     return flags
 
 
 def _answer_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
     flags = []
     if facts.unanswered_long:
-        flags.append(FlagRow("unanswered_proposals", Severity.ALERT, facts.unanswered_long, _ln(
+        flags.append(FlagRow("unanswered_proposals", Severity.ALERT, facts.unanswered_long,
+                             plural_phrase(
             "%(num)s proposal published at least %(days)s days ago still has no answer. "
             "Answer it, even briefly, with the reasons and the next steps: silence tells "
             "participants their work was for nothing.",
@@ -146,16 +163,15 @@ def _answer_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             facts.unanswered_long, days=t.unanswered_alert_days)))
     elif facts.unanswered_recent:
         flags.append(FlagRow("unanswered_proposals", Severity.WARNING, facts.unanswered_recent,
-                             _ln("%(num)s proposal published at least %(days)s days ago "
-                                 "still has no answer. Answer it, or tell its author when "
-                                 "they will get one.",
-                                 "%(num)s proposals published at least %(days)s days ago "
-                                 "still have no answer. Answer them, or tell their authors "
-                                 "when they will get one.",
-                                 facts.unanswered_recent, days=t.unanswered_warning_days)))
+                             plural_phrase(
+            "%(num)s proposal published at least %(days)s days ago still has no answer. "
+            "Answer it, or tell its author when they will get one.",
+            "%(num)s proposals published at least %(days)s days ago still have no answer. "
+            "Answer them, or tell their authors when they will get one.",
+            facts.unanswered_recent, days=t.unanswered_warning_days)))
     unreasoned = facts.rejected - facts.rejected_with_rationale
     if unreasoned > 0:
-        flags.append(FlagRow("unreasoned_rejection", Severity.WARNING, unreasoned, _ln(
+        flags.append(FlagRow("unreasoned_rejection", Severity.WARNING, unreasoned, plural_phrase(
             "%(num)s rejected proposal has no stated reason. Add the reasons to the rejection "
             "so that its author understands the decision.",
             "%(num)s rejected proposals have no stated reason. Add the reasons to each "
@@ -168,46 +184,63 @@ def _association_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
     for absence in association_absences(facts.process_id, facts.as_of):
         if absence.sessions_in_a_row >= t.absent_association_sessions:
             flags.append(FlagRow(
-                "absent_invited_association", Severity.WARNING, absence.sessions_in_a_row, _l(
-                    'No member of the association "%(name)s" came to the last %(count)s '
-                    "sessions it was invited to. Call the association to understand why and "
-                    "agree on a time, place or format that suits its members.",
-                    name=absence.name, count=absence.sessions_in_a_row),
+                "absent_invited_association", Severity.WARNING, absence.sessions_in_a_row,
+                phrase('No member of the association "%(name)s" came to the last %(count)s '
+                       "sessions it was invited to. Call the association to understand why "
+                       "and agree on a time, place or format that suits its members.",
+                       name=absence.name, count=absence.sessions_in_a_row),
                 association_id=absence.association_id))
     return flags
 
 
 def _perception_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
     flags = []
-    figures = perceptions(facts)
+    figures = perception_figures(facts)
     for code, internal, external in duality_pairs(figures):
-        if is_duality(internal, external, min_n=t.duality_min_n, min_delta=t.duality_min_delta):
+        if is_duality(internal, external, t):
             assert internal.delta is not None and external.delta is not None
-            gap = round6(internal.delta - external.delta)
-            flags.append(FlagRow("value_duality", Severity.ALERT, gap, _l(
+            assert internal.sign_p is not None and external.sign_p is not None
+            p_value = max(internal.sign_p, external.sign_p)
+            flags.append(FlagRow("value_duality", Severity.ALERT,
+                                 round6(internal.delta - external.delta), phrase(
                 'Perceived "%(value)s" moved in opposite directions: %(internal)+.2f for '
                 "managers and elected officials, %(external)+.2f for residents and "
-                "associations. Discuss this gap openly with participants and check that the "
-                "process delivers what residents expect of it.",
-                value=code, internal=internal.delta, external=external.delta),
-                public_value=code))
-    for figure in figures:
-        if figure.delta is not None and figure.n >= t.eroding_min_n and (
-                figure.delta <= t.eroding_delta):
-            flags.append(FlagRow("value_eroding", Severity.WARNING, figure.delta, _l(
+                "associations (%(evidence)s). Discuss this gap openly with participants and "
+                "check that the process delivers what residents expect of it.",
+                value=code, internal=internal.delta, external=external.delta,
+                evidence=evidence(p_value)), p_value, public_value=code))
+    for f in figures:
+        if f.delta is None or f.sign_p is None or not f.sign_p < t.alpha:
+            continue
+        words = {"value": f.public_value, "delta": -f.delta, "group": _group_label(f.group),
+                 "count": Count(f.n), "evidence": evidence(f.sign_p)}
+        keys = {"group": f.group, "public_value": f.public_value}
+        if f.n >= t.eroding_min_n and f.delta <= t.eroding_delta:
+            flags.append(FlagRow("value_eroding", Severity.WARNING, f.delta, phrase(
                 'Perceived "%(value)s" fell by %(delta).2f points on average among %(group)s '
-                "participants between the baseline and the final survey (%(count)s people): "
-                "the process may be destroying public value. Look at what they said, and "
-                "report back on what has changed.", value=figure.public_value,
-                delta=-figure.delta, group=_GROUP_LABELS[figure.group], count=figure.n),
-                group=figure.group, public_value=figure.public_value))
+                "participants between the baseline and the final survey (%(count)s people; "
+                "%(evidence)s): the process may be destroying public value. Look at what they "
+                "said, and report back on what has changed.", **words), f.sign_p, **keys))
+        if (f.baseline is not None and f.baseline_n >= t.weak_min_n
+                and f.baseline < t.weak_below and f.n >= t.weak_min_n
+                and f.delta <= t.weak_delta):
+            flags.append(FlagRow("weak_value_weakened", Severity.ALERT, f.delta, phrase(
+                'Perceived "%(value)s" was already weak for %(group)s participants '
+                "(%(baseline).1f out of 5 at the start) and fell by %(delta).2f points "
+                "(%(count)s people; %(evidence)s). The process is weakening what was fragile: "
+                "talk with them about it, act on what they ask for and show the result.",
+                baseline=f.baseline, **words), f.sign_p, **keys))
     return flags
+
+
+RULES: tuple[Callable[[Facts, Thresholds], list[FlagRow]], ...] = (
+    _representation_flags, _session_flags, _voice_flags, _answer_flags, _association_flags,
+    _perception_flags)
 
 
 def flag_rows(facts: Facts, thresholds: Thresholds = DEFAULTS) -> list[FlagRow]:
     flags: list[FlagRow] = []
-    for rule in (_representation_flags, _session_flags, _voice_flags, _answer_flags,
-                 _association_flags, _perception_flags):
+    for rule in RULES:
         flags.extend(rule(facts, thresholds))
     return flags
 

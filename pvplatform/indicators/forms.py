@@ -8,7 +8,8 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from pvplatform.core.forms import no_control_characters
-from pvplatform.indicators.store import NOTE_MAX, THRESHOLD_SPECS
+from pvplatform.indicators.store import NOTE_MAX
+from pvplatform.indicators.thresholds import THRESHOLD_SPECS
 
 
 class ThresholdsForm(FlaskForm):

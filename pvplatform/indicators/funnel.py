@@ -2,11 +2,11 @@
 
 The contract's rows give no per-session invitation count, attendance count or walk-in count, and
 no population share beside the attendee share, so they are computed here, with the engine's own
-definitions (the `_Scope` CTEs of `facts`), in a fixed number of statements:
+definitions (`sets`), in a fixed number of statements:
 
-- `session_invited` (session_id, every session of the process): distinct participants invited
-  to the session at or before T (invitations addressed to an association left out, as for
-  uptake_rate); n the same.
+- `session_invited` (session_id, every session of the process): its invitation pairs (distinct
+  participants invited at or before T and before the session started; invitations addressed to
+  an association left out, as for uptake_rate); n the same.
 - `session_registered` (session_id, every session): live registrations of the session (as in
   no_show_rate); n the same.
 - `session_attended` (session_id, held sessions): attendees of the session (checked in at or
@@ -33,11 +33,11 @@ import sqlalchemy as sa
 
 from pvplatform.extensions import db
 from pvplatform.indicators.engine import check_instant
-from pvplatform.indicators.facts import _Scope
 from pvplatform.indicators.rows import IndicatorRow, ratio
+from pvplatform.indicators.sets import ProcessSets
 from pvplatform.indicators.sql import binary_order
 from pvplatform.participation.models import Dimension, Stratum
-from pvplatform.sessions.models import Invitation, Meeting
+from pvplatform.sessions.models import Meeting
 
 FUNNEL_CODES = ("session_invited", "session_registered", "session_attended", "session_walk_ins")
 
@@ -59,16 +59,10 @@ def session_funnel(process_id: int, as_of: datetime
     """Funnel rows of every session of the process as of T, in the engine's session order, with
     the sessions' titles and start instants (one SQL statement)."""
     as_of = check_instant(as_of)
-    s = _Scope(process_id, as_of)
+    s = ProcessSets(process_id, as_of)
     invited = (
-        sa.select(Invitation.meeting_id.label("sid"),
-                  sa.func.count(sa.distinct(Invitation.participant_id)).label("n"))
-        .where(
-            Invitation.meeting_id.in_(s.process_sessions),
-            Invitation.participant_id.is_not(None),
-            Invitation.invited_at <= as_of,
-        )
-        .group_by(Invitation.meeting_id)
+        sa.select(s.pairs.c.sid, sa.func.count().label("n"))
+        .group_by(s.pairs.c.sid)
         .subquery()
     )
     registered = (

@@ -4,12 +4,12 @@ sessions, their order, dropping out) for the ledger's lists of who.
 The ledger pages print the contract's rows (INDICATORS.md) and, per held session, the no-show
 count those rows rest on: both come from one `gather`, so a page never shows a number that the
 dashboard, an export or the CLI would compute differently. The lists of names are built on the
-same `_Scope` CTEs, so that a list and its figure cannot drift apart.
+same definitions (`sets`), so that a list and its figure cannot drift apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +17,11 @@ import sqlalchemy as sa
 
 from pvplatform.extensions import db
 from pvplatform.indicators.engine import check_instant, indicator_rows
-from pvplatform.indicators.facts import _Scope, gather
+from pvplatform.indicators.facts import gather
 from pvplatform.indicators.flags import flag_rows
 from pvplatform.indicators.rows import FlagRow, IndicatorRow
-from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
+from pvplatform.indicators.sets import ProcessSets
+from pvplatform.indicators.thresholds import Thresholds, thresholds_for
 
 LEDGER_FLAG = "absent_invited_association"
 
@@ -98,30 +99,12 @@ class LedgerFigures:
         return next((s for s in self.sessions if s.id == session_id), None)
 
 
-def process_thresholds(process_id: int) -> Thresholds:
-    """The process's thresholds: its stored values over the defaults (unknown names ignored)."""
-    from pvplatform.indicators.models import ProcessThreshold
-
-    rows = db.session.execute(
-        sa.select(ProcessThreshold.name, ProcessThreshold.value)
-        .where(ProcessThreshold.process_id == process_id)
-        .order_by(ProcessThreshold.name)
-    ).all()
-    changes: dict[str, Any] = {}
-    for name, value in rows:
-        default = getattr(DEFAULTS, name, None)
-        if default is None or value is None:
-            continue
-        changes[name] = int(value) if isinstance(default, int) else float(value)
-    return replace(DEFAULTS, **changes) if changes else DEFAULTS
-
-
 def ledger_figures(process_id: int, as_of: datetime,
                    thresholds: Thresholds | None = None) -> LedgerFigures:
     """The contract's rows and the absent-association flags of one process as of T, with each
     held session's no-show count, from one reading of the database (raises NotFound)."""
     as_of = check_instant(as_of)
-    t = thresholds or process_thresholds(process_id)
+    t = thresholds or thresholds_for(process_id)
     facts = gather(process_id, as_of, alert_days=t.unanswered_alert_days,
                    warning_days=t.unanswered_warning_days)
     rows = indicator_rows(facts)
@@ -142,7 +125,7 @@ class HeldSession:
 
 def held_sessions(process_id: int, as_of: datetime) -> list[HeldSession]:
     """The held sessions in the engine's order (starts_at, then the reference in plain order)."""
-    scope = _Scope(process_id, check_instant(as_of))
+    scope = ProcessSets(process_id, check_instant(as_of))
     rows = db.session.execute(
         sa.select(scope.held.c.id, scope.held.c.k, scope.held.c.title).order_by(scope.held.c.k)
     ).all()
@@ -152,15 +135,4 @@ def held_sessions(process_id: int, as_of: datetime) -> list[HeldSession]:
 def dropped_out_subquery(process_id: int, as_of: datetime) -> sa.Subquery:
     """Participants who dropped out as of T, with the rank of the last held session they
     attended (`pid`, `last_k`): the engine's dropped_out, one row per person it counts."""
-    scope = _Scope(process_id, check_instant(as_of))
-    held_count = sa.select(sa.func.count()).select_from(scope.held).scalar_subquery()
-    per_person = (
-        sa.select(scope.att.c.pid.label("pid"), sa.func.max(scope.att.c.k).label("last_k"))
-        .group_by(scope.att.c.pid)
-        .subquery()
-    )
-    return (
-        sa.select(per_person.c.pid, per_person.c.last_k)
-        .where(held_count >= 3, per_person.c.last_k <= held_count - 2)
-        .subquery("dropped")
-    )
+    return ProcessSets(process_id, check_instant(as_of)).dropped_out()

@@ -52,6 +52,8 @@ class FlagRecord(db.Model):
     # comparison and the database can guard one active record per (process, code, key).
     key: Mapped[str] = mapped_column(sa.String(400))
     value: Mapped[float | None] = mapped_column(sa.Float)
+    # The evidence of a statistical flag (INDICATORS.md: p_value); empty for flags without a test.
+    p_value: Mapped[float | None] = mapped_column(sa.Float)
     # The message as a message id (and plural form) with parameters, rendered in the reader's
     # language; parameters are refreshed with the figures at every refresh.
     message: Mapped[str] = mapped_column(sa.Text, default="")
@@ -113,6 +115,7 @@ class FlagEvent(db.Model):
     kind: Mapped[FlagEventKind] = mapped_column(enum_column(FlagEventKind))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     value: Mapped[float | None] = mapped_column(sa.Float)
+    p_value: Mapped[float | None] = mapped_column(sa.Float)
     severity: Mapped[Severity | None] = mapped_column(enum_column(Severity))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(sa.String(1000))

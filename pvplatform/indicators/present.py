@@ -22,7 +22,7 @@ from pvplatform.sessions.models import Meeting
 INDICATOR_KEYS = ("code", "dimension", "category", "group", "public_value", "session_id",
                   "value", "n")
 FLAG_KEYS = ("code", "severity", "dimension", "category", "group", "public_value", "session_id",
-             "association_id", "value", "message")
+             "association_id", "value", "p_value", "message")
 
 
 def _references(model: Any, ids: Iterable[int | None]) -> dict[int, str]:
@@ -59,7 +59,7 @@ def flag_records(rows: Sequence[FlagRow]) -> list[dict[str, Any]]:
         "category": r.category, "group": str(r.group), "public_value": r.public_value,
         "session_id": _ref(sessions, r.session_id),
         "association_id": _ref(associations, r.association_id),
-        "value": r.value, "message": str(r.message),
+        "value": r.value, "p_value": r.p_value, "message": str(r.message),
     } for r in rows]
     sort_keys = [k for k in FLAG_KEYS[:8] if k != "severity"]  # one row per key anyway
     records.sort(key=lambda d: tuple(d[k] for k in sort_keys))

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pvplatform.indicators.messages import Phrase
 
 Number = int | float
 
@@ -58,7 +61,8 @@ class FlagRow:
     code: str
     severity: Severity
     value: Number | None
-    message: Any  # a lazy translatable string: rendered in the reader's language
+    message: Phrase  # rendered in the reader's language
+    p_value: float | None = None  # the evidence of a statistical flag, as reported
     dimension: str = ""
     category: str = ""
     group: str = ""

@@ -27,7 +27,9 @@ from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.indicators import store
+from pvplatform.indicators import thresholds as settings
 from pvplatform.indicators.forms import AcknowledgeForm, ThresholdsForm
+from pvplatform.indicators.messages import flag_title
 from pvplatform.indicators.models import FlagEventKind, FlagRecord
 from pvplatform.indicators.rows import Severity
 from pvplatform.processes.models import Process
@@ -58,7 +60,7 @@ _labels()
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"flag_event_labels": EVENT_LABELS, "flag_severity_labels": SEVERITY_LABELS,
-            "flag_title": store.flag_title}
+            "flag_title": flag_title}
 
 
 def _require(allowed: bool) -> None:
@@ -81,7 +83,7 @@ def _shown(value: int | float) -> str:
 
 def _thresholds_context(process: Process, form: ThresholdsForm) -> dict[str, Any]:
     hints = {spec.name: _("Default: %(value)s", value=_shown(spec.default))
-             for spec in store.THRESHOLD_SPECS}
+             for spec in settings.THRESHOLD_SPECS}
     return {"process": process, "form": form, "hints": hints}
 
 
@@ -90,9 +92,9 @@ def _thresholds_context(process: Process, form: ThresholdsForm) -> dict[str, Any
 def thresholds(process_id: int):
     process = get_or_404(Process, process_id)
     _require(can_manage_process(current_user, process))
-    current = store.thresholds_for(process.id)
+    current = settings.thresholds_for(process.id)
     form = ThresholdsForm(data={spec.name: _shown(getattr(current, spec.name))
-                                for spec in store.THRESHOLD_SPECS})
+                                for spec in settings.THRESHOLD_SPECS})
     return render_template("indicators/thresholds.html", **_thresholds_context(process, form))
 
 
@@ -104,10 +106,10 @@ def save_thresholds(process_id: int):
     form = ThresholdsForm()
     if not form.validate_on_submit():
         return _invalid("indicators/thresholds.html", **_thresholds_context(process, form))
-    values = {spec.name: form[spec.name].data for spec in store.THRESHOLD_SPECS}
+    values = {spec.name: form[spec.name].data for spec in settings.THRESHOLD_SPECS}
     try:
-        store.set_thresholds(process.id, values, actor=current_user, now=utcnow())
-    except store.ThresholdsInvalid as err:
+        settings.set_thresholds(process.id, values, actor=current_user, now=utcnow())
+    except settings.ThresholdsInvalid as err:
         for name, message in err.errors.items():
             if name in form:
                 form[name].errors = [*form[name].errors, message]
@@ -124,7 +126,7 @@ def save_thresholds(process_id: int):
 def reset_thresholds(process_id: int):
     process = get_or_404(Process, process_id)
     _require(can_manage_process(current_user, process))
-    store.reset_thresholds(process.id, actor=current_user, now=utcnow())
+    settings.reset_thresholds(process.id, actor=current_user, now=utcnow())
     db.session.commit()
     flash(_("Every threshold is back to its default; the flags have been recomputed."),
           "success")

@@ -3,10 +3,10 @@ not come, who walked in, who dropped out, which invited associations sent nobody
 absence reasons people give, aggregated with small counts hidden.
 
 The counts printed on the ledger pages come from the indicator engine
-(`pvplatform.indicators.ledger`); the statements here list the people behind them, with the same
-definitions (held sessions: starts_at <= T; live registrations: registered at or before T and
-not cancelled at or before T; attendances: checked in at or before T), so that a list's length
-equals the engine's figure.
+(`pvplatform.indicators.ledger`); the statements here list the people behind them, with the
+engine's own definitions of the sets (`pvplatform.indicators.sets`: held sessions, live
+registrations, invitation pairs, attendances as of T), so that a list's length equals the
+engine's figure.
 """
 
 from __future__ import annotations
@@ -26,6 +26,13 @@ from pvplatform.core.forms import clean_text
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.indicators.ledger import dropped_out_subquery, held_sessions
+from pvplatform.indicators.sets import (
+    has_attended,
+    has_live_registration,
+    is_checked_in,
+    is_invitation_pair,
+    is_live,
+)
 from pvplatform.ledger.models import OTHER_TEXT_MAX, AbsenceKind, AbsenceReason, AbsenceRequest
 from pvplatform.moderation.audit import record_audit
 from pvplatform.notifications.services import N_, notify
@@ -62,23 +69,12 @@ def answer_path(request_id: int) -> str:
 # ---------------------------------------------------------------- definitions shared by lists
 
 def _live_registration(meeting_id: Any, participant_id: Any, as_of: datetime) -> Any:
-    """A live registration of that person for that session as of T exists."""
-    reg = aliased(Registration)
-    return sa.exists().where(
-        reg.meeting_id == meeting_id,
-        reg.participant_id == participant_id,
-        reg.registered_at <= as_of,
-        sa.or_(reg.cancelled_at.is_(None), reg.cancelled_at > as_of),
-    )
+    """A live registration of that person for that session as of T exists (`sets.is_live`)."""
+    return has_live_registration(meeting_id, participant_id, Meeting.starts_at, as_of)
 
 
 def _attended(meeting_id: Any, participant_id: Any, as_of: datetime) -> Any:
-    att = aliased(Attendance)
-    return sa.exists().where(
-        att.meeting_id == meeting_id,
-        att.participant_id == participant_id,
-        att.checked_in_at <= as_of,
-    )
+    return has_attended(meeting_id, participant_id, as_of)
 
 
 def _sessions_of(process_id: int, meeting_id: int | None) -> Any:
@@ -126,7 +122,7 @@ def invited_not_registered_statement(process_id: int, as_of: datetime,
         Invitation,
         _sessions_of(process_id, meeting_id),
         Invitation.participant_id.is_not(None),
-        Invitation.invited_at <= as_of,
+        is_invitation_pair(Invitation, Meeting.starts_at, as_of),
         ~_live_registration(Invitation.meeting_id, Invitation.participant_id, as_of),
     )
 
@@ -139,8 +135,7 @@ def no_shows_statement(process_id: int, as_of: datetime,
         Registration,
         _sessions_of(process_id, meeting_id),
         Meeting.starts_at <= as_of,
-        Registration.registered_at <= as_of,
-        sa.or_(Registration.cancelled_at.is_(None), Registration.cancelled_at > as_of),
+        is_live(Registration, Meeting.starts_at, as_of),
         ~_attended(Registration.meeting_id, Registration.participant_id, as_of),
     )
 
@@ -200,7 +195,7 @@ def absent_associations_statement(process_id: int, as_of: datetime,
         sa.exists()
         .where(
             attendance.meeting_id == Invitation.meeting_id,
-            attendance.checked_in_at <= as_of,
+            is_checked_in(attendance, as_of),
             member.id == attendance.participant_id,
             member.association_id == Invitation.association_id,
         )
@@ -210,7 +205,7 @@ def absent_associations_statement(process_id: int, as_of: datetime,
         _sessions_of(process_id, meeting_id),
         Meeting.starts_at <= as_of,
         Invitation.association_id.is_not(None),
-        Invitation.invited_at <= as_of,
+        is_invitation_pair(Invitation, Meeting.starts_at, as_of),
         ~member_present,
     )
     return (
@@ -266,8 +261,7 @@ def absent_people(meeting: Meeting, now: datetime) -> list[tuple[int, int, Absen
         .join(Registration, Registration.participant_id == Participant.id)
         .where(
             Registration.meeting_id == meeting.id,
-            Registration.registered_at <= now,
-            sa.or_(Registration.cancelled_at.is_(None), Registration.cancelled_at > now),
+            is_live(Registration, meeting.starts_at, now),
             ~_attended(meeting.id, Participant.id, now),
             reachable,
         )
@@ -280,8 +274,8 @@ def absent_people(meeting: Meeting, now: datetime) -> list[tuple[int, int, Absen
         .join(Invitation, Invitation.participant_id == Participant.id)
         .where(
             Invitation.meeting_id == meeting.id,
-            Invitation.invited_at <= now,
-            ~_live_registration(meeting.id, Participant.id, now),
+            is_invitation_pair(Invitation, meeting.starts_at, now),
+            ~has_live_registration(meeting.id, Participant.id, meeting.starts_at, now),
             ~_attended(meeting.id, Participant.id, now),
             reachable,
         )

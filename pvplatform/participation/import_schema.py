@@ -223,8 +223,13 @@ TABLES: tuple[TableSpec, ...] = (
         _c("participant_id", identifier, True), _c("process_id", identifier, True),
         _c("public_value", code, True), _c("wave", choice(*WAVES), True, enum=WAVES),
         _c("session_id", identifier),
-        _int("score", choice("1", "2", "3", "4", "5", convert=int), True, enum=(1, 2, 3, 4, 5)),
+        # Empty for "don't know".
+        _int("score", choice("1", "2", "3", "4", "5", convert=int), enum=(1, 2, 3, 4, 5)),
         _c("answered_at", timestamp, True),
+    )),
+    TableSpec("speaking_turns", (
+        _c("session_id", identifier, True), _c("participant_id", identifier, True),
+        _c("started_at", timestamp, True), _c("ended_at", timestamp, True),
     )),
 )
 

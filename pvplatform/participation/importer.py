@@ -39,7 +39,13 @@ from pvplatform.participation.models import (
 )
 from pvplatform.processes.models import Process
 from pvplatform.proposals.models import Comment, Proposal, Vote
-from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
+from pvplatform.sessions.models import (
+    Attendance,
+    Invitation,
+    Meeting,
+    Registration,
+    SpeakingTurn,
+)
 
 PACKAGE_NAME = "pv-process"
 DESCRIPTOR = "datapackage.json"
@@ -274,6 +280,8 @@ class _Checker:
         }
         self.keys: dict[str, set[Any]] = {}
         self.strata_sums: dict[str, list[Any]] = {}
+        # (session, participant) -> [(started, ended, line)]
+        self.turns: dict[int, list[tuple[datetime, datetime, int]]] = {}
         self.counts: dict[str, int] = {}
         self.first_process_line = 0
 
@@ -421,16 +429,48 @@ class _Checker:
         person = self._ref(t, line, "participant_id", v.get("participant_id"), "participants")
         self._ref(t, line, "process_id", v.get("process_id"), "processes")
         value = self._ref(t, line, "public_value", v.get("public_value"), "public_values")
-        self._ref(t, line, "session_id", v.get("session_id"), "sessions")
+        session = self._ref(t, line, "session_id", v.get("session_id"), "sessions")
         wave, answered = v.get("wave"), v.get("answered_at")
+        if wave == "session" and v.get("session_id") is None:
+            self.errors.add(t, line, _l("a session-wave answer must name the session it is "
+                                        "about"), "session_id")
+            return
+        if wave != "session":
+            session = None  # the session column means nothing for the baseline and final
         if person is not None and value is not None and wave not in (None, INVALID) and (
-                isinstance(answered, datetime)):
-            self._unique(t, line, (person * _PAIR + value, wave, answered), lambda: _l(
+                isinstance(answered, datetime)) and (wave != "session" or session is not None):
+            self._unique(t, line, (person * _PAIR + value, wave, session, answered), lambda: _l(
                 'a second answer of participant "%(participant)s" about "%(value)s" in wave '
                 '"%(wave)s" at the same instant', participant=v["participant_id"],
                 value=v["public_value"], wave=wave))
 
+    def _speaking_turns(self, t: str, line: int, v: dict[str, Any]) -> None:
+        session = self._ref(t, line, "session_id", v.get("session_id"), "sessions")
+        person = self._ref(t, line, "participant_id", v.get("participant_id"), "participants")
+        started, ended = v.get("started_at"), v.get("ended_at")
+        if not isinstance(started, datetime) or not isinstance(ended, datetime):
+            return
+        if ended <= started:
+            self.errors.add(t, line, _l("the turn ends before it starts (ended_at must be after "
+                                        "started_at)"), "ended_at")
+            return
+        if session is not None and person is not None:
+            self.turns.setdefault(session * _PAIR + person, []).append((started, ended, line))
+
+    def _check_turn_overlaps(self) -> None:
+        """Turns of one participant in one session may not overlap (DATA.md)."""
+        for turns in self.turns.values():
+            turns.sort()
+            latest_end = None
+            for started, ended, line in turns:
+                if latest_end is not None and started < latest_end:
+                    self.errors.add("speaking_turns", line, _l(
+                        "this turn overlaps an earlier turn of the same participant in the "
+                        "same session"), "started_at")
+                latest_end = ended if latest_end is None else max(latest_end, ended)
+
     def finish(self) -> None:
+        self._check_turn_overlaps()
         for dimension, (total, line) in sorted(self.strata_sums.items()):
             if total <= 0:
                 self.errors.add("strata", line, _l(
@@ -628,7 +668,11 @@ class _Store:
         self._load("perceptions", Perception,
                    ("participant_id", "public_value_id", "wave", "meeting_id", "score",
                     "answered_at"),
-                   lambda r: (people[r[0]], values[r[2]], r[3], opt(sessions, r[4]), r[5], r[6]))
+                   lambda r: (people[r[0]], values[r[2]], r[3],
+                              opt(sessions, r[4]) if r[3] == "session" else None, r[5], r[6]))
+        self._load("speaking_turns", SpeakingTurn,
+                   ("meeting_id", "participant_id", "started_at", "ended_at", "recorded_by_id"),
+                   lambda r: (sessions[r[0]], people[r[1]], r[2], r[3], None))
         return pid
 
     def _snapshot_attributes(self) -> None:
@@ -650,7 +694,7 @@ class _Store:
 
 _IMPORTED_MODELS = (Process, PublicValue, Stratum, Association, Participant,
                     ParticipantAttribute, Meeting, Invitation, Registration, Attendance,
-                    AttendanceSnapshot, Proposal, Comment, Vote, Perception)
+                    AttendanceSnapshot, Proposal, Comment, Vote, Perception, SpeakingTurn)
 
 
 def _refresh_statistics() -> None:

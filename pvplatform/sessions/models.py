@@ -137,3 +137,29 @@ class Attendance(db.Model):
     checked_in_by: Mapped[User | None] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("meeting_id", "participant_id"),)
+
+
+class SpeakingTurn(db.Model):
+    """Who had the floor in a session, and when: measures who speaks, not only who writes.
+
+    A turn without an end is still running; it counts once it has ended."""
+
+    __tablename__ = "speaking_turns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+                                            index=True)
+    participant_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("participants.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    meeting: Mapped[Meeting] = relationship()
+    participant: Mapped[Participant] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("ended_at IS NULL OR ended_at > started_at", name="ends_after_start"),
+        sa.UniqueConstraint("meeting_id", "participant_id", "started_at"),
+    )
