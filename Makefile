@@ -53,7 +53,7 @@ translations: $(VENV_STAMP)
 	fi
 
 messages: $(VENV_STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ln:1,2 -k lazy_ngettext:1,2 \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ln:1,2 -k lazy_ngettext:1,2 -k phrase -k plural_phrase:1,2 \
 		--project pvplatform -o messages.pot .
 	@for lang in $(LANGS); do \
 		if [ -f $(TRANSLATIONS)/$$lang/LC_MESSAGES/messages.po ]; then \

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "pvplatform" / "translations"
 LANGS = ("fr", "en")
 # Same keywords as the Makefile's `messages` target (pybabel's defaults plus these).
-EXTRA_KEYWORDS = {"_l": None, "lazy_gettext": None, "_ln": (1, 2), "lazy_ngettext": (1, 2)}
+EXTRA_KEYWORDS = {"_l": None, "lazy_gettext": None, "_ln": (1, 2), "lazy_ngettext": (1, 2),
+                  "phrase": None, "plural_phrase": (1, 2)}
 
 # A printf placeholder as Python's % operator reads it: %(name)+.2f, %(byte)02x, %s, %%.
 PLACEHOLDER = re.compile(

@@ -83,7 +83,7 @@ def test_csv_format_has_the_same_rows(runner, tiny_process):
     assert flags.exit_code == 0
     assert flags.stdout.splitlines()[0] == ("code,severity,dimension,category,group,"
                                             "public_value,session_id,association_id,value,"
-                                            "message")
+                                            "p_value,message")
     assert len(flags.stdout.strip().splitlines()) == 1 + len(expected("flags", day))
 
 
