@@ -396,3 +396,101 @@ def test_an_unreadable_file_is_reported_once_not_in_every_reference(db, tmp_path
     with pytest.raises(PackageInvalid) as caught:
         import_package(package, now=utcnow())
     assert [(e.table, e.line) for e in caught.value.errors] == [("proposals", 4)]
+
+
+# ---------------------------------------------------------------- contract version 2 tables
+
+def test_dont_know_pulses_and_speaking_turns_are_imported(db):
+    from pvplatform.sessions.models import SpeakingTurn
+    from tests.examples import EDGE
+
+    process = import_package(EDGE, now=utcnow())
+    db.session.commit()
+    assert count(db, SpeakingTurn) == csv_rows("speaking_turns", EDGE)
+    assert count(db, Perception) == csv_rows("perceptions", EDGE)
+    with (EDGE / "perceptions.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    dont_know = sum(1 for r in rows if r["score"] == "")
+    pulses = sum(1 for r in rows if r["wave"] == "session")
+    assert dont_know and pulses
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Perception).where(
+        Perception.score.is_(None))) == dont_know
+    # A pulse keeps the session it is about; the baseline and final waves have none.
+    by_wave = dict(db.session.execute(
+        sa.select(Perception.wave, sa.func.count(Perception.meeting_id))
+        .group_by(Perception.wave)).all())
+    assert by_wave == {"baseline": 0, "final": 0, "session": pulses}
+    turn = db.session.scalars(sa.select(SpeakingTurn).order_by(SpeakingTurn.id)).first()
+    assert turn.meeting.process_id == process.id
+    assert (turn.ended_at - turn.started_at).total_seconds() == 38.25
+
+
+def copy_edge(tmp_path: Path) -> Path:
+    from tests.examples import EDGE
+
+    target = tmp_path / "edge"
+    shutil.copytree(EDGE, target, ignore=shutil.ignore_patterns("expected"))
+    return target
+
+
+def session_wave_without_session(p: Path) -> tuple[str, int, str]:
+    line = append_row(p, "perceptions", ["p2", "proc1", "trust", "session", "", "4",
+                                         "2026-01-10T19:30:00+01:00"])
+    return "perceptions", line, "must name the session"
+
+
+def turn_ending_before_it_starts(p: Path) -> tuple[str, int, str]:
+    line = append_row(p, "speaking_turns", ["s1", "p2", "2026-01-10T18:00:00+01:00",
+                                            "2026-01-10T17:59:00+01:00"])
+    return "speaking_turns", line, "ends before it starts"
+
+
+def overlapping_turns(p: Path) -> tuple[str, int, str]:
+    append_row(p, "speaking_turns", ["s1", "p2", "2026-01-10T18:30:00+01:00",
+                                     "2026-01-10T18:32:00+01:00"])
+    line = append_row(p, "speaking_turns", ["s1", "p2", "2026-01-10T18:31:00+01:00",
+                                            "2026-01-10T18:33:00+01:00"])
+    return "speaking_turns", line, "overlaps"
+
+
+def turn_of_unknown_participant(p: Path) -> tuple[str, int, str]:
+    line = append_row(p, "speaking_turns", ["s1", "p99999", "2026-01-10T18:30:00+01:00",
+                                            "2026-01-10T18:32:00+01:00"])
+    return "speaking_turns", line, "p99999"
+
+
+def repeated_pulse(p: Path) -> tuple[str, int, str]:
+    line = append_row(p, "perceptions", ["p2", "proc1", "trust", "session", "s1", "4",
+                                         "2026-01-10T19:30:00+01:00"])
+    line = append_row(p, "perceptions", ["p2", "proc1", "trust", "session", "s1", "",
+                                         "2026-01-10T19:30:00+01:00"])
+    return "perceptions", line, "same instant"
+
+
+BROKEN_V2: list[Callable[[Path], tuple[str, int, str]]] = [
+    session_wave_without_session, turn_ending_before_it_starts, overlapping_turns,
+    turn_of_unknown_participant, repeated_pulse,
+]
+
+
+@pytest.mark.parametrize("breakage", BROKEN_V2, ids=[b.__name__ for b in BROKEN_V2])
+def test_broken_v2_rows_are_refused_with_table_line_and_reason(db, tmp_path, breakage):
+    package = copy_edge(tmp_path)
+    table, line, fragment = breakage(package)
+    before = all_counts(db)
+    with pytest.raises(PackageInvalid) as caught:
+        import_package(package, now=utcnow())
+    db.session.rollback()
+    errors = caught.value.errors
+    assert any(e.table == table and e.line == line and fragment in str(e) for e in errors), [
+        str(e) for e in errors]
+    assert all_counts(db) == before
+
+
+def test_pulses_about_two_sessions_at_one_instant_are_two_answers(db, tmp_path):
+    package = copy_edge(tmp_path)
+    for session in ("s1", "s2"):
+        append_row(package, "perceptions", ["p2", "proc1", "trust", "session", session, "4",
+                                            "2026-03-30T19:30:00+02:00"])
+    import_package(package, now=utcnow())
+    db.session.commit()

@@ -1,4 +1,5 @@
-"""The tiny example package, imported, gives the contract's expected rows at both instants."""
+"""The example packages, imported, give the contract's expected rows at every instant of their
+expected files (14 files: tiny-process, pulse-process and edge-process), through the CLI."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 
 import pytest
 
-from tests.examples import TINY
+from tests.examples import EXAMPLES, TINY, expected_files
 
 INSTANTS = ("2026-03-01", "2026-06-01")
+CASES = [pytest.param(package, path, at, id=f"{name}/{path.stem}")
+         for name, package in EXAMPLES.items() for path, at in expected_files(package)]
 
 
-def expected(kind: str, day: str) -> list[dict]:
-    return json.loads((TINY / "expected" / f"{kind}-{day}.json").read_text(encoding="utf-8"))
+def expected(kind: str, day: str, package: Path = TINY) -> list[dict]:
+    return json.loads((package / "expected" / f"{kind}-{day}.json").read_text(encoding="utf-8"))
 
 
 def same_number(a, b) -> bool:
@@ -28,38 +32,40 @@ def assert_rows_equal(got: list[dict], want: list[dict]) -> None:
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         for key, value in w.items():
-            if key in ("value", "n"):
+            if key in ("value", "n", "p_value"):
                 assert same_number(g[key], value), (w, g)
             else:
                 assert g[key] == value, (w, g)
 
 
-@pytest.fixture
-def tiny_process(db, runner) -> str:
-    result = runner.invoke(args=["pv", "import", str(TINY)])
+def _import(runner, package: Path) -> str:
+    result = runner.invoke(args=["pv", "import", str(package)])
     assert result.exit_code == 0, result.output
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("day", INSTANTS)
-def test_indicators_command_equals_expected(runner, tiny_process, day):
-    result = runner.invoke(args=["pv", "indicators", tiny_process,
-                                 "--as-of", f"{day}T00:00:00+00:00"])
-    assert result.exit_code == 0, result.output
-    got = json.loads(result.stdout)
-    want = expected("indicators", day)
-    assert [list(row) for row in got] == [list(row) for row in want]  # keys, in order
-    assert_rows_equal(got, want)
+@pytest.fixture
+def tiny_process(db, runner) -> str:
+    return _import(runner, TINY)
 
 
-@pytest.mark.parametrize("day", INSTANTS)
-def test_flags_command_equals_expected(runner, tiny_process, day):
-    result = runner.invoke(args=["pv", "flags", tiny_process, "--as-of", f"{day}T00:00:00Z"])
+def test_all_fourteen_expected_files_are_checked():
+    assert len(CASES) == 14
+
+
+@pytest.mark.parametrize(("package", "path", "at"), CASES)
+def test_commands_equal_the_expected_files(db, runner, package, path, at):
+    process = _import(runner, package)
+    kind = path.stem.split("-", 1)[0]
+    result = runner.invoke(args=["pv", kind, process, "--as-of", at.isoformat()])
     assert result.exit_code == 0, result.output
     got = json.loads(result.stdout)
-    want = expected("flags", day)
-    assert all(set(row) == set(want[0]) | {"message"} for row in got)
-    assert all(row["message"] for row in got)
+    want = json.loads(path.read_text(encoding="utf-8"))
+    if kind == "flags":
+        assert all(list(row) == [*want[0], "message"] for row in got)  # keys, in order
+        assert all(row["message"] for row in got)
+    else:
+        assert [list(row) for row in got] == [list(row) for row in want]
     assert_rows_equal(got, want)
 
 

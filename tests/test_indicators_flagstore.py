@@ -154,27 +154,39 @@ def test_severity_change_is_an_event_and_escalation_drops_the_acknowledgement(db
     assert _count(db, Notification) >= 1
 
 
-def test_lazy_message_parameters_are_stored_and_rendered_in_the_readers_language(app, db):
+def test_flag_messages_are_stored_as_ids_with_parameters_and_rendered_per_reader(app, db):
     from flask_babel import force_locale
-    from flask_babel import lazy_gettext as _l
-    from flask_babel import lazy_ngettext as _ln
 
-    label = _l("internal (managers and elected officials)")
-    message, plural, params = store.message_parts(
-        _l("%(group)s fell by %(delta).2f", group=label, delta=0.75))
-    assert plural is None and params == {
-        "group": {"_msgid": "internal (managers and elected officials)"}, "delta": 0.75}
-    assert store.render_message(message, plural, params) == (
+    from pvplatform.indicators.messages import (
+        Count,
+        encode_params,
+        phrase,
+        plural_phrase,
+        render_message,
+    )
+
+    label = phrase("internal (managers and elected officials)")
+    message = phrase("%(group)s fell by %(delta).2f", group=label, delta=0.75)
+    params = encode_params(message.params)
+    assert message.plural is None and params == {
+        "group": {"_msgid": "internal (managers and elected officials)", "_plural": None,
+                  "_params": {}}, "delta": 0.75}
+    assert render_message(message.id, message.plural, params) == (
         "internal (managers and elected officials) fell by 0.75")
-    message, plural, params = store.message_parts(
-        _ln("%(num)s proposal waits", "%(num)s proposals wait", 3, days=30))
-    assert params == {"days": 30, "num": 3}
-    assert store.render_message(message, plural, params) == "3 proposals wait"
+    many = plural_phrase("%(num)s proposal waits", "%(num)s proposals wait", 3, days=30)
+    assert encode_params(many.params) == {"days": 30, "num": 3}
+    assert render_message(many.id, many.plural, encode_params(many.params)) == "3 proposals wait"
     with force_locale("fr"):
-        assert "interne" in store.render_message("%(group)s", None, {"group": {
+        assert "interne" in render_message("%(group)s", None, {"group": {
             "_msgid": "internal (managers and elected officials)"}}).lower()
     # A broken parameter set never raises.
-    assert store.render_message("%(missing)s here", None, {}) == "%(missing)s here"
+    assert render_message("%(missing)s here", None, {}) == "%(missing)s here"
+    # A count of people between 1 and k-1 is never printed, whatever the sentence.
+    few = phrase("%(count)s came", count=Count(4))
+    assert few.render(k=5) == "fewer than 5 came"
+    assert phrase("%(count)s came", count=Count(0)).render(k=5) == "0 came"
+    assert phrase("%(count)s came", count=Count(12)).render(k=5) == "12 came"
+    assert render_message(few.id, None, encode_params(few.params), k=3) == "4 came"
 
 
 # ---------------------------------------------------------------- automatic refresh
@@ -604,3 +616,28 @@ def test_simultaneous_commits_do_not_duplicate_a_flag(app, db, factory, monkeypa
     records = _records(db, process_id)
     assert [(r.code, r.value, r.cleared_at) for r in records] == [
         ("unreasoned_rejection", 2.0, None)]
+
+
+def test_stored_flags_keep_their_evidence_in_their_history(app, db):
+    """p_value is stored with the record and with each event, so that the history says how sure
+    the platform was when it raised (and later cleared) a flag."""
+    from pvplatform.participation.importer import import_package
+    from tests.examples import PULSE
+
+    process = import_package(PULSE, now=datetime(2030, 1, 1, tzinfo=UTC))
+    db.session.commit()
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+    store.refresh_flags(process.id, now=march)
+    db.session.commit()
+    computed = {(f.code, store.flag_key(f)): f for f in store.compute_flags(process.id, march)}
+    records = store.active_flags(process.id)
+    statistical = [r for r in records if r.code in ("under_representation",
+                                                    "over_representation")]
+    assert statistical
+    for record in records:
+        want = computed[(record.code, record.key)].p_value
+        assert record.p_value == want
+        # Raised at the import's refresh (as of its own instant), with the evidence of then.
+        assert (record.events[0].p_value is None) == (want is None)
+    assert all(r.p_value is not None and r.p_value < 0.05 for r in statistical)
+    assert all(r.p_value is None for r in records if r.code == "unanswered_proposals")

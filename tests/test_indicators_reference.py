@@ -613,3 +613,40 @@ def test_engine_equals_reference_with_thresholds_on_reported_figures(db, tmp_pat
         failures += _compare(f"seed {seed}, {case.label} {case.overrides}", at, got_rows,
                              got_flags, want_rows, want_flags)
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("seed", (2, 7, 10, 16), ids=lambda s: f"seed-{s}")
+def test_ledger_lists_count_what_the_reference_counts(db, tmp_path, seed):
+    """The ledger pages list people with the engine's set definitions: each list's length is
+    the reference's figure (pooled, and per held session for the no-shows)."""
+    import sqlalchemy as sa
+
+    from pvplatform.ledger.services import LedgerList, list_counts
+    from pvplatform.sessions.models import Meeting
+
+    generated = generate_package(tmp_path / f"package-{seed}", seed)
+    package = load_package(generated.folder)
+    process = _import(generated.folder)
+    sessions = dict(db.session.execute(
+        sa.select(Meeting.external_ref, Meeting.id).where(Meeting.process_id == process.id)).all())
+    failures = []
+    for label, at in generated.instants:
+        rows, _flags = indicator_and_flag_rows(generated.folder, at, package)
+        want = {(r["code"], r["session_id"]): r for r in rows}
+        counts = list_counts(process.id, at)
+        pairs = {
+            LedgerList.INVITED_NOT_REGISTERED: want[("invited_not_registered", "")]["value"],
+            LedgerList.NO_SHOWS: want[("registered_no_show", "")]["value"],
+            LedgerList.DROPPED_OUT: want[("dropped_out", "")]["value"],
+        }
+        failures += [f"{label}: {which} lists {counts[which]}, reference {value}"
+                     for which, value in pairs.items() if counts[which] != value]
+        for (code, session), row in want.items():
+            if code != "no_show_rate" or not session:
+                continue
+            listed = list_counts(process.id, at, sessions[session])[LedgerList.NO_SHOWS]
+            no_shows = round((row["value"] or 0) * row["n"])
+            if listed != no_shows:
+                failures.append(f"{label}: session {session} lists {listed} no-shows, "
+                                f"reference {no_shows}")
+    assert not failures, "\n".join(failures)

@@ -4,9 +4,16 @@
     compute_flags(process_id, as_of, thresholds=DEFAULTS) -> list[FlagRow]
     compute_indicators_and_flags(process_id, as_of, thresholds=DEFAULTS) -> (rows, flags)
 
-INDICATORS.md is the contract; `present` turns rows into records with package ids.
-Stored flags with their history, per-process thresholds: `store`; they follow every committed
-change automatically (`autorefresh`); `mark_dirty(process_id)` for writers that bypass the ORM.
+INDICATORS.md (version 2) is the contract. How it reads, module by module:
+- `sets`: the sets every figure counts as of T (held sessions, attendances, live registrations,
+  invitation pairs, active participants), shared with the ledger pages;
+- `facts`: the aggregates, in SQL, a fixed number of statements per process;
+- `engine` (indicator rows) and `flags` (flag rows), pure functions of the facts; `stats` holds
+  the tests behind the evidence (exact binomial, Holm, sign test);
+- `thresholds`: defaults and each process's own values; `messages`: what flags say;
+  `suppression`: what may be shown at k; `present`: rows as records with package ids;
+- `store`: the lifecycle of stored flags, which follow every committed change automatically
+  (`autorefresh`); `mark_dirty(process_id)` for writers that bypass the ORM.
 """
 
 from pvplatform.indicators.autorefresh import mark_dirty

@@ -39,6 +39,7 @@ ACTED_ON_OTHERS = frozenset({
     ("attendances", "checked_in_by_id"),
     ("invitations", "invited_by_id"),
     ("absence_requests", "created_by_id"),
+    ("speaking_turns", "recorded_by_id"),
 })
 # Accountability records stay with the institution; their details name other people's objects.
 NOT_EXPORTED = frozenset({"audit_log"})
