@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # Tables nothing else in a package refers to: rows can be dropped and the package stays valid.
-LEAF_TABLES = ("participant_attributes", "invitations", "comments", "votes", "perceptions")
+LEAF_TABLES = ("participant_attributes", "invitations", "comments", "votes", "perceptions",
+               "speaking_turns")
 POSTGRES_ENV = "PV_BENCH_POSTGRES_URL"
 
 

@@ -36,6 +36,7 @@ TONES: dict[str, tuple[str, str]] = {
     "muted": ("#8a949f", "solid"),
     # Series of one chart (funnel steps, attendees): told apart by pattern and legend as well.
     "s-attendees": ("#0b5cad", "solid"),
+    "s-active": ("#6a3d9a", "hatch"),
     "s-invited": ("#5a6572", "dots"),
     "s-registered": ("#0b5cad", "hatch"),
     "s-attended": ("#1c7c3a", "solid"),

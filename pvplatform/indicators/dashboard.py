@@ -22,7 +22,7 @@ from markupsafe import Markup
 from pvplatform.indicators import charts
 from pvplatform.indicators.facts import AssociationAbsence
 from pvplatform.indicators.funnel import DimensionInfo, SessionLabel, StratumInfo
-from pvplatform.indicators.messages import flag_title
+from pvplatform.indicators.messages import evidence, flag_title, within_chance
 from pvplatform.indicators.rows import Group, IndicatorRow, Severity
 from pvplatform.indicators.store import flag_key
 from pvplatform.indicators.suppression import (
@@ -43,6 +43,11 @@ DAYS = "days"
 RATIO = "ratio"
 DELTA = "delta"
 INDEX = "index"  # a number between 0 and 1 that is not a share (Gini, dissimilarity)
+MEAN = "mean"  # a mean score of a survey, 1 to 5
+RATE = "rate"  # a number per 1,000 residents
+
+# What n counts when it is not people: "seconds" prints it as speaking time in minutes.
+SECONDS = "seconds"
 
 
 def _format(value: Any, kind: str) -> str:
@@ -55,7 +60,32 @@ def _format(value: Any, kind: str) -> str:
     if kind == DELTA:
         text = format_decimal(value, "#,##0.00")
         return "+" + text if value > 0 else text
+    if kind == RATE:
+        return _("%(value)s per 1,000 residents", value=format_decimal(value, "#,##0.#"))
     return format_decimal(value, "#,##0.00")
+
+
+def minutes_text(seconds: int) -> str:
+    """Speaking time in whole minutes ("less than a minute" below one)."""
+    if 0 < seconds < 60:
+        return _("less than a minute")
+    return _("%(minutes)s min", minutes=format_number(seconds // 60))
+
+
+def p_text(p_value: float) -> str:
+    """A p-value as the flags' evidence writes it (three decimals, "p < 0.001" below)."""
+    if p_value < 0.001:
+        return _("p < 0.001")
+    return _("p = %(p)s", p=f"{p_value:.3f}")
+
+
+def flag_evidence(p_value: float | None) -> str:
+    """A flag's evidence in words, with its p-value ("" for a flag without a test)."""
+    return "" if p_value is None else str(evidence(p_value))
+
+
+BEYOND = "beyond"  # p below alpha: not what chance alone produces
+WITHIN = "within"  # p at or above alpha: chance alone could produce it
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,8 @@ class Figure:
     cell: Cell | None  # None: the engine gave no such row
     kind: str
     k: int
+    empty: str = ""  # what an empty (null, not suppressed) value says; "no data" by default
+    n_kind: str = ""  # SECONDS: n is speaking time, printed in minutes
 
     @property
     def code(self) -> str:
@@ -88,17 +120,19 @@ class Figure:
         if self.suppressed:
             return _("suppressed")
         if self.raw is None:
-            return _("no data")
+            return self.empty or _("no data")
         return _format(self.cell.value, self.kind)  # type: ignore[union-attr]
 
     @property
     def n_text(self) -> str:
         if self.cell is None:
             return "—"
-        if self.cell.reason == PRIMARY:
+        if self.cell.reason == PRIMARY and self.n_kind != SECONDS:
             return f"< {self.k}"
-        if self.cell.reason == SECONDARY:
+        if self.cell.reason:
             return _("suppressed")
+        if self.n_kind == SECONDS:
+            return minutes_text(self.cell.n or 0)
         return format_number(self.cell.n or 0)
 
     @property
@@ -120,11 +154,25 @@ class Figures:
         self.k = k
         self._cells = {_key(c.row): c for c in cells}
 
-    def get(self, code: str, kind: str, **keys: Any) -> Figure:
+    def get(self, code: str, kind: str, *, empty: str = "", n_kind: str = "",
+            **keys: Any) -> Figure:
         key = (code, keys.get("dimension", ""), keys.get("category", ""),
                str(keys.get("group", "")), keys.get("public_value", ""),
                keys.get("session_id"))
-        return Figure(self._cells.get(key), kind, self.k)
+        return Figure(self._cells.get(key), kind, self.k, empty, n_kind)
+
+
+def evidence_words(p: Figure, alpha: float, *, hidden: bool = False) -> tuple[str, str]:
+    """(words, tone) of a test's p-value beside its figure: beyond chance (the flags' wording)
+    below alpha, "within chance" otherwise, "—" without a test. `hidden`: the figure it tests
+    is suppressed, and so is its p-value, which would give the hidden count back."""
+    if hidden or p.suppressed:
+        return _("suppressed"), ""
+    if p.raw is None:
+        return "—", ""
+    if p.raw < alpha:
+        return str(evidence(p.raw)), BEYOND
+    return within_chance(p.raw), WITHIN
 
 
 def _key(row: Any) -> tuple[Any, ...]:
@@ -149,6 +197,8 @@ class FlagView:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     acknowledgement_note: str | None = None
+    p_value: float | None = None  # the evidence of a statistical flag
+    evidence: str = ""  # that evidence in words, with its p-value
     # "": stored and still raised by the figures; UNRECORDED: raised by the figures, stored at
     # the next refresh; OUTDATED: stored, no longer raised, cleared at the next refresh.
     status: str = ""
@@ -182,6 +232,11 @@ class CategoryView:
     band: str  # chart tone: ok, warning, alert, muted
     band_word: str
     band_short: str  # the band in a few words, for the chart
+    p_value: Figure  # representation_p (Holm-corrected exact binomial test)
+    evidence: str  # the test in words: beyond chance (with p), within chance, or "—"
+    evidence_tone: str  # BEYOND, WITHIN or ""
+    active_ratio: Figure  # the same ratio over external active participants
+    active_count: Figure  # their count in the category
 
 
 @dataclass
@@ -194,8 +249,28 @@ class DimensionView:
     dissimilarity: Figure
     strata_not_reached: Figure
     categories: list[CategoryView]
+    active_known: Figure  # external active participants known in the dimension
+    active_known_share: Figure
+    active_dissimilarity: Figure
     share_chart: Markup | None = None
     ratio_chart: Markup | None = None
+    active_chart: Markup | None = None
+
+
+@dataclass
+class PerceptionGroupView:
+    """One group's baseline and final survey of a public value."""
+
+    group: str
+    label: str
+    baseline: Figure
+    final: Figure
+    delta: Figure  # n: matched participants (answered both)
+    improved: Figure
+    worsened: Figure
+    sign_p: Figure
+    evidence: str  # the sign test in words
+    evidence_tone: str
 
 
 @dataclass
@@ -207,6 +282,22 @@ class PerceptionView:
     opposite: bool  # both shown, moved in opposite directions
     duality: bool  # the contract's value_duality condition holds (a flag is raised)
     direction: str
+    groups: list[PerceptionGroupView]
+
+
+@dataclass
+class ResponseView:
+    label: str  # the group in words
+    baseline: Figure
+    final: Figure
+
+
+@dataclass
+class PulseView:
+    """Session pulses: the mean score of each pulsed value after each held session."""
+
+    values: list[str]  # labels of the public values asked about in a pulse, in column order
+    sessions: list[tuple[str, list[Figure]]]  # (session title, one figure per value)
 
 
 @dataclass
@@ -230,11 +321,21 @@ class Dashboard:
     absences: list[AbsenceView]
     voice: dict[str, Figure]
     voice_chart: Markup | None
+    online: dict[str, Figure]
+    speaking: dict[str, Figure]
+    speaking_recorded: bool  # any speaking turn counted (held sessions ended at T)
     responsiveness: dict[str, Figure]
     responsiveness_chart: Markup | None
     perceptions: list[PerceptionView]
     duality_count: Figure
+    responses: list[ResponseView]
+    pulses: PulseView
+    alpha: float
     any_suppressed: bool = False
+
+    @property
+    def alpha_text(self) -> str:
+        return format_decimal(self.alpha, "0.####")
 
 
 def _severity(severity: str) -> tuple[str, str]:
@@ -243,7 +344,7 @@ def _severity(severity: str) -> tuple[str, str]:
     return _("Warning"), "●"
 
 
-def _group_word(group: str) -> str:
+def group_word(group: str) -> str:
     return {
         Group.INTERNAL: _("internal (managers and elected officials)"),
         Group.EXTERNAL: _("external (residents and associations)"),
@@ -271,7 +372,7 @@ def _concerns(flag: Any, sessions: Mapping[int, str], associations: Mapping[int,
                        name=associations.get(association_id, _("deleted association"))))
     group = _get(flag, "group")
     if group:
-        words.append(_("Group: %(group)s", group=_group_word(str(group))))
+        words.append(_("Group: %(group)s", group=group_word(str(group))))
     value = _get(flag, "public_value")
     if value:
         words.append(_("Public value: %(name)s", name=values.get(value, value)))
@@ -292,6 +393,7 @@ def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
         stored = hasattr(flag, "first_raised_at")
         message = flag.message_text if hasattr(flag, "message_text") else str(flag.message)
         acknowledged_by = getattr(flag, "acknowledged_by", None) if stored else None
+        p_value = _get(flag, "p_value")
         views.append(FlagView(
             code=flag.code, title=flag_title(flag.code), severity=severity,
             severity_word=word, icon=icon, message=message,
@@ -302,26 +404,36 @@ def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
             acknowledged_at=getattr(flag, "acknowledged_at", None),
             acknowledged_by=getattr(acknowledged_by, "display_name", None),
             acknowledgement_note=getattr(flag, "acknowledgement_note", None),
+            p_value=p_value, evidence=flag_evidence(p_value),
             status=status,
         ))
     views.sort(key=lambda v: (0 if v.severity == Severity.ALERT else 1))
     return views
 
 
-def _band(ratio: Figure, t: Thresholds) -> tuple[str, str, str]:
-    """(tone, words, short words) of a representation ratio in the flag bands."""
+def _band(ratio: Figure, t: Thresholds, evidence_tone: str = "") -> tuple[str, str, str]:
+    """(tone, words, short words) of a representation ratio in the flag bands. A ratio outside
+    the expected range whose test says chance alone could produce it (WITHIN) is shown as such,
+    in a muted tone: no flag is raised on it."""
     if ratio.suppressed:
         return "muted", _("suppressed"), _("suppressed")
     value = ratio.raw
     if value is None:
         return "muted", _("no data"), _("no data")
+    under = value < t.under_representation_warning
+    over = value > t.over_representation_warning
+    if evidence_tone == WITHIN and (under or over):
+        if under:
+            return ("muted", _("under-represented, but within chance"),
+                    _("under, within chance"))
+        return "muted", _("over-represented, but within chance"), _("over, within chance")
     if value < t.under_representation_alert:
         return "alert", _("alert: strongly under-represented"), _("alert, under")
-    if value < t.under_representation_warning:
+    if under:
         return "warning", _("warning: under-represented"), _("warning, under")
     if value > t.over_representation_alert:
         return "alert", _("alert: strongly over-represented"), _("alert, over")
-    if value > t.over_representation_warning:
+    if over:
         return "warning", _("warning: over-represented"), _("warning, over")
     return "ok", _("in the expected range"), _("in range")
 
@@ -340,18 +452,22 @@ def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tupl
         for row in rows:
             if row.code != "representation_ratio" or row.dimension != dimension:
                 continue
+            keys = {"dimension": dimension, "category": row.category}
             info = strata.get((dimension, row.category), StratumInfo(row.category, None))
-            ratio = fig.get("representation_ratio", RATIO, dimension=dimension,
-                            category=row.category)
-            band, word, short = _band(ratio, t)
+            ratio = fig.get("representation_ratio", RATIO, **keys)
+            p_value = fig.get("representation_p", INDEX, **keys)
+            # The p-value of a hidden count would give the count back: hidden with it.
+            words, tone = evidence_words(p_value, t.alpha, hidden=ratio.suppressed)
+            band, word, short = _band(ratio, t, tone)
             categories.append(CategoryView(
                 category=row.category, label=info.label, population_share=info.share,
                 population_text=_share_text(info.share),
-                attendee_share=fig.get("attendee_share", PERCENT, dimension=dimension,
-                                       category=row.category),
-                attendees=fig.get("representation_ratio", COUNT, dimension=dimension,
-                                  category=row.category),
+                attendee_share=fig.get("attendee_share", PERCENT, **keys),
+                attendees=fig.get("representation_ratio", COUNT, **keys),
                 ratio=ratio, band=band, band_word=word, band_short=short,
+                p_value=p_value, evidence=words, evidence_tone=tone,
+                active_ratio=fig.get("active_representation_ratio", RATIO, **keys),
+                active_count=fig.get("active_representation_ratio", COUNT, **keys),
             ))
         info = dimensions_info.get(dimension, DimensionInfo(dimension, False))
         view = DimensionView(
@@ -361,10 +477,14 @@ def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tupl
             dissimilarity=fig.get("dissimilarity", INDEX, dimension=dimension),
             strata_not_reached=fig.get("strata_not_reached", COUNT, dimension=dimension),
             categories=categories,
+            active_known=fig.get("active_dissimilarity", COUNT, dimension=dimension),
+            active_known_share=fig.get("active_known_share", PERCENT, dimension=dimension),
+            active_dissimilarity=fig.get("active_dissimilarity", INDEX, dimension=dimension),
         )
         if categories:
             view.share_chart = _share_chart(view)
             view.ratio_chart = _ratio_chart(view, t)
+            view.active_chart = _active_chart(view)
         dimensions.append(view)
     return dimensions
 
@@ -421,6 +541,26 @@ def _ratio_chart(view: DimensionView, t: Thresholds) -> Markup:
         bars, scale_max=RATIO_SCALE, markers=markers)
 
 
+def _active_chart(view: DimensionView) -> Markup:
+    attendees = _("External attendees")
+    active = _("External active participants")
+    groups = [charts.BarGroup(cat.label, (
+        charts.Bar(attendees, cat.ratio.raw, cat.ratio.text, "s-attendees"),
+        charts.Bar(active, cat.active_ratio.raw, cat.active_ratio.text, "s-active"),
+    )) for cat in view.categories]
+    return charts.grouped_bar_chart(
+        _chart_id("active", view.dimension),
+        _("Representation ratio of attendees and of active participants: %(dimension)s",
+          dimension=view.label),
+        _("For each category of %(dimension)s, the representation ratio of the external "
+          "attendees beside that of all external active participants (who attended, "
+          "contributed online or voted): 1 means they mirror the population. Bars beyond "
+          "%(max)s are cut and marked with an arrow. The table below gives the same figures.",
+          dimension=view.label, max=format_decimal(RATIO_SCALE)),
+        [charts.Series(attendees, "s-attendees"), charts.Series(active, "s-active")],
+        groups, scale_max=RATIO_SCALE, markers=[charts.Marker(1.0, format_decimal(1.0))])
+
+
 def _funnel_chart(sessions: Sequence[SessionFunnelView]) -> Markup | None:
     if not sessions:
         return None
@@ -445,6 +585,24 @@ def _rates_chart(chart_id: str, title: str, desc: str, items: Sequence[tuple[str
     bars = [charts.Bar(label, figure.raw, figure.with_n) for label, figure in items]
     markers = [charts.Marker(marker, format_percent(marker))] if marker is not None else []
     return charts.bar_chart(chart_id, title, desc, bars, scale_max=1.0, markers=markers)
+
+
+def _group_short(group: str) -> str:
+    """A group in a few words, for table rows (the flags say it in full)."""
+    if group == Group.INTERNAL:
+        return _("Internal: managers and elected officials")
+    return _("External: residents and associations")
+
+
+def _pulses(fig: Figures, rows: Sequence[IndicatorRow], sessions: Sequence[SessionLabel],
+            public_values: Mapping[str, str]) -> PulseView:
+    """Held sessions by public values asked about in a pulse (values never asked left out)."""
+    asked = sorted({r.public_value for r in rows if r.code == "pulse_mean" and r.n > 0})
+    held = [s for s in sessions if s.held]
+    return PulseView(
+        values=[public_values.get(code, code) for code in asked],
+        sessions=[(s.title, [fig.get("pulse_mean", MEAN, public_value=code, session_id=s.id)
+                             for code in asked]) for s in held])
 
 
 def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
@@ -489,7 +647,9 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
         "no_show_rate": pooled["no_show_rate"],
         "invited_not_registered": pooled["invited_not_registered"],
         "dropped_out": fig.get("dropped_out", COUNT),
-        "retention": fig.get("retention", PERCENT),
+        # Null until a second session is held: a fact about the calendar, not missing data.
+        "retention": fig.get("retention", PERCENT, empty=(
+            _("measured once a second session is held") if len(held) < 2 else "")),
     }
     with_attrition = {r.session_id for r in rows if r.code == "attrition"}
     attrition = [(s.title, fig.get("attrition", PERCENT, session_id=s.id))
@@ -508,14 +668,32 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
         "top10_share": fig.get("top10_share", PERCENT),
         "internal_voice_share": fig.get("internal_voice_share", PERCENT),
     }
+    speaking = {
+        "internal": fig.get("speaking_time_share", PERCENT, n_kind=SECONDS,
+                            group=Group.INTERNAL),
+        "external": fig.get("speaking_time_share", PERCENT, n_kind=SECONDS,
+                            group=Group.EXTERNAL),
+        "gini": fig.get("speaking_gini", INDEX),
+    }
+    # No share without a second of speech: a suppressed share rests on a few seconds of it.
+    speaking_recorded = any(f.suppressed or f.raw is not None
+                            for f in (speaking["internal"], speaking["external"]))
     voice_chart = _rates_chart(
         "chart-voice", _("Equality of voice"),
         _("Share of all proposals and comments written by the most active tenth of "
-          "contributors, and by managers and elected officials; the dashed line marks one "
-          "half. The table below gives the same figures."),
+          "contributors, and by managers and elected officials, and share of the speaking "
+          "time in the sessions taken by managers and elected officials; the dashed line marks "
+          "one half. The tables below give the same figures."),
         [(_("Most active tenth"), voice["top10_share"]),
-         (_("Internal participants"), voice["internal_voice_share"])],
+         (_("Internal participants"), voice["internal_voice_share"]),
+         (_("Internal speaking time"), speaking["internal"])],
         marker=0.5)
+    online = {
+        "active_participants": voice["active_participants"],
+        "attendees_external": voice["attendees_external"],
+        "reach_per_1000": fig.get("reach_per_1000", RATE,
+                                  empty=_("unknown: the population of the process is not set")),
+    }
 
     responsiveness = {
         "answer_rate": fig.get("answer_rate", PERCENT),
@@ -548,8 +726,28 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
             direction = _("Not measured in both groups")
         else:
             direction = _("Same direction, or no change")
+        groups = []
+        for group in (Group.INTERNAL, Group.EXTERNAL):
+            keys = {"group": group, "public_value": code}
+            sign_p = fig.get("perception_sign_p", INDEX, **keys)
+            words, tone = evidence_words(sign_p, thresholds.alpha)
+            groups.append(PerceptionGroupView(
+                group=str(group), label=_group_short(group),
+                baseline=fig.get("perception_baseline", MEAN, **keys),
+                final=fig.get("perception_final", MEAN, **keys),
+                delta=fig.get("perception_delta", DELTA, **keys),
+                improved=fig.get("perception_improved_share", PERCENT, **keys),
+                worsened=fig.get("perception_worsened_share", PERCENT, **keys),
+                sign_p=sign_p, evidence=words, evidence_tone=tone))
         perceptions.append(PerceptionView(code, public_values.get(code, code), internal,
-                                          external, opposite, duality, direction))
+                                          external, opposite, duality, direction, groups))
+    responses = [
+        ResponseView(_group_short(group),
+                     fig.get("baseline_response_rate", PERCENT, group=group),
+                     fig.get("final_response_rate", PERCENT, group=group))
+        for group in (Group.INTERNAL, Group.EXTERNAL)
+        if any(r.code == "baseline_response_rate" for r in rows)]
+    pulses = _pulses(fig, rows, sessions, public_values)
 
     labels = {"sessions": session_titles, "associations": associations,
               "categories": {key: info.label for key, info in strata.items()},
@@ -570,10 +768,12 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
         sessions=funnel, funnel_chart=_funnel_chart(held), pooled=pooled,
         dimensions=_dimensions(fig, rows, strata, thresholds, dimensions or {}),
         non_participation=non_participation, attrition=attrition, absences=absence_views,
-        voice=voice, voice_chart=voice_chart,
+        voice=voice, voice_chart=voice_chart, online=online, speaking=speaking,
+        speaking_recorded=speaking_recorded,
         responsiveness=responsiveness, responsiveness_chart=responsiveness_chart,
         perceptions=perceptions,
         duality_count=fig.get("duality_count", COUNT),
+        responses=responses, pulses=pulses, alpha=thresholds.alpha,
         any_suppressed=any(c.suppressed for c in cells),
     )
     return dashboard

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from pvplatform.auth.models import Association
 from pvplatform.core.lookup import valid_id
@@ -427,22 +428,16 @@ def _speaking(s: ProcessSets, facts: Facts) -> None:
 def _latest_answers(s: ProcessSets) -> sa.Subquery:
     """The answer that counts per participant, catalogue value, wave (and session for the
     session wave): the latest at or before T. Its score is NULL for "don't know"."""
-    session_key = sa.func.coalesce(Perception.meeting_id, 0)
-    # The answer instant is unique per key (an index): a GROUP BY and a join on the key beat a
-    # window over every answer.
-    last_at = (
-        sa.select(
-            Perception.participant_id.label("pid"),
-            Perception.public_value_id.label("vid"),
-            Perception.wave.label("wave"),
-            session_key.label("sk"),
-            sa.func.max(Perception.answered_at).label("at"),
-        )
-        .join(PublicValue, PublicValue.id == Perception.public_value_id)
-        .where(PublicValue.process_id == s.process_id, Perception.answered_at <= s.as_of)
-        .group_by(Perception.participant_id, Perception.public_value_id, Perception.wave,
-                  session_key)
-        .subquery()
+    later = aliased(Perception)
+    # No later answer to the same question at or before T. The unique index on (participant,
+    # value, wave, session folded to 0, instant) answers this with one seek per answer.
+    no_later = ~sa.exists().where(
+        later.participant_id == Perception.participant_id,
+        later.public_value_id == Perception.public_value_id,
+        later.wave == Perception.wave,
+        _session_key(later) == _session_key(Perception),
+        later.answered_at > Perception.answered_at,
+        later.answered_at <= s.as_of,
     )
     return (
         sa.select(
@@ -452,15 +447,16 @@ def _latest_answers(s: ProcessSets) -> sa.Subquery:
             Perception.meeting_id.label("sid"),
             Perception.score.label("score"),
         )
-        .join(last_at, sa.and_(
-            last_at.c.pid == Perception.participant_id,
-            last_at.c.vid == Perception.public_value_id,
-            last_at.c.wave == Perception.wave,
-            last_at.c.sk == sa.func.coalesce(Perception.meeting_id, 0),
-            last_at.c.at == Perception.answered_at,
-        ))
+        .join(PublicValue, PublicValue.id == Perception.public_value_id)
+        .where(PublicValue.process_id == s.process_id, Perception.answered_at <= s.as_of,
+               no_later)
         .subquery("latest")
     )
+
+
+def _session_key(perception: Any) -> Any:
+    # Spelled as in the index (a literal 0, not a bound parameter) so that the database uses it.
+    return sa.func.coalesce(perception.meeting_id, sa.literal_column("0"))
 
 
 def _perceptions(s: ProcessSets, facts: Facts) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -26,9 +27,12 @@ from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
+from pvplatform.feedback.models import PublicValue
 from pvplatform.indicators import store
 from pvplatform.indicators import thresholds as settings
+from pvplatform.indicators.dashboard import flag_evidence, group_word, p_text
 from pvplatform.indicators.forms import AcknowledgeForm, ThresholdsForm
+from pvplatform.indicators.funnel import dimension_labels, reference_shares
 from pvplatform.indicators.messages import flag_title
 from pvplatform.indicators.models import FlagEventKind, FlagRecord
 from pvplatform.indicators.rows import Severity
@@ -60,7 +64,8 @@ _labels()
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"flag_event_labels": EVENT_LABELS, "flag_severity_labels": SEVERITY_LABELS,
-            "flag_title": flag_title}
+            "flag_title": flag_title, "flag_evidence": flag_evidence, "flag_p": p_text,
+            "flag_group": group_word}
 
 
 def _require(allowed: bool) -> None:
@@ -155,8 +160,18 @@ def _flags_page(process: Process, failed: tuple[int, AcknowledgeForm] | None = N
             forms[failed[0]] = failed[1]
     active = [r for r in records if r.cleared_at is None]
     cleared = [r for r in records if r.cleared_at is not None]
+    # Labels, never codes: the flags' dimensions, categories and public values by their names.
+    strata = reference_shares(process.id)
+    labels = {
+        "dimensions": {code: info.label for code, info in dimension_labels(process.id).items()},
+        "categories": {key: info.label for key, info in strata.items()},
+        "value_names": dict(db.session.execute(
+            sa.select(PublicValue.code, PublicValue.name)
+            .where(PublicValue.process_id == process.id).order_by(PublicValue.code)).all()),
+    }
     return render_template("indicators/flags.html", process=process, active=active,
-                           cleared=cleared, ack_forms=forms, may_acknowledge=may_acknowledge)
+                           cleared=cleared, ack_forms=forms, may_acknowledge=may_acknowledge,
+                           labels=labels)
 
 
 @bp.get("/manage/processes/<int:process_id>/flags")

@@ -1,7 +1,8 @@
 """A generated, valid process data package of any size: for tests and import benchmarks.
 
 The figures are random but shaped like real processes (uneven demographics, a few loud
-contributors, no-shows, walk-ins, cancelled registrations); the same seed gives the same package.
+contributors, no-shows, walk-ins, cancelled registrations, officials who speak longer, session
+pulses and a few "don't know" answers); the same seed gives the same package.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ STATES = ("published", "evaluating", "accepted", "rejected", "withdrawn", "draft
 
 def _ts(value: datetime) -> str:
     return value.astimezone(TOWN).isoformat(timespec="seconds")
+
+
+def _ts_exact(value: datetime) -> str:
+    return value.astimezone(TOWN).isoformat(timespec="microseconds")
 
 
 def write_sample_package(directory: Path, *, participants: int = 150, sessions: int = 6,
@@ -98,6 +103,24 @@ def write_sample_package(directory: Path, *, participants: int = 150, sessions: 
         check_in = session_starts[k - 1] + timedelta(minutes=rng.randint(-10, 15))
         rows["attendances"].append([f"s{k}", f"p{i}", rng.choice(("online", "in_person")),
                                     _ts(check_in)])
+        # Some attendees take the floor, officials for longer; a person's turns follow each
+        # other (no overlap), fractions of a second included.
+        if rng.random() < 0.3:
+            internal = kinds[i - 1] in ("manager", "elected")
+            at = session_starts[k - 1] + timedelta(minutes=rng.randint(0, 60))
+            for _turn in range(rng.randint(1, 3)):
+                seconds = rng.uniform(60, 420) if internal else rng.uniform(15, 150)
+                ended = at + timedelta(seconds=round(seconds, 2))
+                rows["speaking_turns"].append([f"s{k}", f"p{i}", _ts_exact(at),
+                                               _ts_exact(ended)])
+                at = ended + timedelta(minutes=rng.randint(1, 20))
+        # A short pulse about the session, "don't know" now and then.
+        if rng.random() < 0.25:
+            answered = session_starts[k - 1] + timedelta(hours=2, minutes=rng.randint(0, 600))
+            for code in VALUES[:3]:
+                score = "" if rng.random() < 0.08 else rng.randint(1, 5)
+                rows["perceptions"].append([f"p{i}", "proc1", code, "session", f"s{k}", score,
+                                            _ts(answered)])
 
     # A few loud voices: authors drawn with a heavy tail.
     loud = max(3, participants // 50)
@@ -145,12 +168,12 @@ def write_sample_package(directory: Path, *, participants: int = 150, sessions: 
         internal = kinds[i - 1] in ("manager", "elected")
         has_final = rng.random() < 0.6
         for code in VALUES:
-            baseline = rng.randint(1, 5)
+            baseline = "" if rng.random() < 0.05 else rng.randint(1, 5)  # "don't know"
             rows["perceptions"].append([f"p{i}", "proc1", code, "baseline", "s1", baseline,
                                         _ts(start + timedelta(hours=2))])
             if has_final:
                 drift = rng.choice((0, 0, 1)) if internal else rng.choice((0, -1, -1, 1))
-                final = min(5, max(1, baseline + drift))
+                final = min(5, max(1, (baseline or 3) + drift))
                 rows["perceptions"].append([f"p{i}", "proc1", code, "final",
                                             f"s{sessions}", final, _ts(final_day)])
 

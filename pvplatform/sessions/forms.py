@@ -1,4 +1,4 @@
-"""Session forms: create/edit, invitations, check-in, closing."""
+"""Session forms: create/edit, invitations, check-in, speaking turns, closing."""
 
 from __future__ import annotations
 
@@ -24,10 +24,14 @@ from wtforms.validators import (
 from pvplatform.core.forms import clean_text, no_control_characters
 from pvplatform.sessions.models import AttendanceMode, MeetingFormat
 from pvplatform.sessions.services import NEEDS_LOCATION, NEEDS_URL, is_safe_online_url
+from pvplatform.sessions.speaking import MAX_TURN_MINUTES
 
 MAX_ID = 2**31 - 1
 # Browsers send datetime-local as "2030-05-01T18:30"; the others are accepted for robustness.
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+# A speaking turn's start is shown to the second (the first format renders the field).
+TURN_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                         "%Y-%m-%d %H:%M"]
 
 FORMAT_CHOICES = [
     (MeetingFormat.IN_PERSON.value, _l("In person")),
@@ -136,6 +140,43 @@ class WalkInForm(FlaskForm):
     kind = SelectField(_l("Takes part as"), choices=KIND_CHOICES, default="citizen")
     association = SelectField(_l("Association (optional)"), coerce=optional_id, choices=[],
                               default=0)
+
+
+class SpeakingTurnForm(FlaskForm):
+    """A turn typed from the attendance list: who, when it started, how long it lasted."""
+
+    # Choices are the session's attendees (set by the view); the service checks the person is
+    # one, so a stale page gets a clear message rather than "not a valid choice".
+    participant_id = SelectField(_l("Who spoke"), coerce=optional_id, choices=[],
+                                 validate_choice=False,
+                                 validators=[NumberRange(min=1, max=MAX_ID,
+                                                         message=_l("Choose who spoke."))])
+    # Seconds first so that the form shows them; minutes alone are accepted too.
+    started_at = DateTimeLocalField(_l("Started at"), format=TURN_DATETIME_FORMATS,
+                                    validators=[InputRequired(), reasonable_year],
+                                    render_kw={"step": "1"})
+    minutes = IntegerField(_l("Minutes"), default=2,
+                           validators=[InputRequired(),
+                                       NumberRange(min=0, max=MAX_TURN_MINUTES)],
+                           render_kw={"min": "0", "max": str(MAX_TURN_MINUTES),
+                                      "inputmode": "numeric"})
+    seconds = IntegerField(_l("Seconds"), default=0,
+                           validators=[Optional(), NumberRange(min=0, max=59)],
+                           render_kw={"min": "0", "max": "59", "inputmode": "numeric"})
+
+    def duration_seconds(self) -> int:
+        return (self.minutes.data or 0) * 60 + (self.seconds.data or 0)
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if not self.minutes.errors and not self.seconds.errors and self.duration_seconds() <= 0:
+            self.minutes.errors.append(str(_l("A turn lasts at least one second.")))
+            ok = False
+        return ok
+
+
+class DeleteSpeakingTurnForm(FlaskForm):
+    turn_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)])
 
 
 class CloseForm(FlaskForm):

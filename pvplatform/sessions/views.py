@@ -1,9 +1,10 @@
 """Session pages: the public page with register / cancel / join, and the staff screens (create,
-edit, invite, registrations, check-in, close)."""
+edit, invite, registrations, check-in, speaking turns, close)."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_percent
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -41,14 +43,16 @@ from pvplatform.participation.models import Participant
 from pvplatform.participation.services import KIND_FOR_ROLE, find_participant, participant_for
 from pvplatform.processes.models import Process
 from pvplatform.sessions import paper_sheet as sheets
-from pvplatform.sessions import services
+from pvplatform.sessions import services, speaking
 from pvplatform.sessions.forms import (
     CheckInCodeForm,
     CheckInRegistrationForm,
     CloseForm,
+    DeleteSpeakingTurnForm,
     InviteAssociationForm,
     InviteUserForm,
     MeetingForm,
+    SpeakingTurnForm,
     WalkInForm,
 )
 from pvplatform.sessions.models import Attendance, Invitation, Meeting, MeetingFormat, Registration
@@ -65,6 +69,26 @@ _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 def _require(allowed: bool) -> None:
     if not allowed:
         abort(403)
+
+
+@bp.app_template_filter("speaking_duration")
+def speaking_duration(seconds: float | None) -> str:
+    """A speaking time as people say it: "45 s", "3 min 05 s", "1 h 02 min 10 s"."""
+    if seconds is None:
+        return "–"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return _("%(hours)s h %(minutes)s min %(seconds)s s", hours=hours,
+                 minutes=f"{minutes:02d}", seconds=f"{secs:02d}")
+    if minutes:
+        return _("%(minutes)s min %(seconds)s s", minutes=minutes, seconds=f"{secs:02d}")
+    return _("%(seconds)s s", seconds=secs)
+
+
+@bp.app_template_filter("speaking_share")
+def speaking_share(value: float | None) -> str:
+    return "–" if value is None else format_percent(value, "#,##0.#%")
 
 
 def _search_term(name: str) -> str:
@@ -330,12 +354,37 @@ def _found_users(meeting: Meeting, find: str) -> list[User]:  # noqa: ARG001
     )
 
 
+def _speaking_turn_form(meeting: Meeting, attendees: list[Participant] | None = None,
+                        **kwargs: Any) -> SpeakingTurnForm:
+    form = SpeakingTurnForm(**kwargs)
+    people = speaking.attendees(meeting) if attendees is None else attendees
+    form.participant_id.choices = [(0, _("Choose a person"))] + [(p.id, p.name) for p in people]
+    return form
+
+
+def _fresh_speaking_turn_form(meeting: Meeting, attendees: list[Participant],
+                              now: Any) -> SpeakingTurnForm:
+    start = utc_to_local(speaking.default_start(meeting, now), town_zone())
+    return _speaking_turn_form(meeting, attendees, formdata=None, data={
+        "participant_id": 0,
+        "started_at": start.replace(tzinfo=None, microsecond=0),
+        "minutes": 2,
+        "seconds": 0,
+    })
+
+
 def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = None,
                    code_form: CheckInCodeForm | None = None,
                    walk_in_form: WalkInForm | None = None,
                    invite_form: InviteAssociationForm | None = None,
-                   close_form: CloseForm | None = None):
+                   close_form: CloseForm | None = None,
+                   turn_form: SpeakingTurnForm | None = None):
     now = utcnow()
+    attendees = speaking.attendees(meeting)
+    if turn_form is not None:
+        # A refused form keeps what was typed; its list of people is today's.
+        turn_form.participant_id.choices = _speaking_turn_form(
+            meeting, attendees, formdata=None).participant_id.choices
     q = _search_term("q")
     find = _search_term("find")
     registrations = _registrations(meeting, q)
@@ -387,6 +436,10 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
         walk_in_form=walk_in_form or _walk_in_form(formdata=None),
         invite_form=invite_form or _invite_association_form(formdata=None),
         close_form=close_form or CloseForm(formdata=None),
+        attendees=attendees,
+        speaking=speaking.summary(meeting),
+        turn_form=turn_form or _fresh_speaking_turn_form(meeting, attendees, now),
+        turn_window=speaking.turn_window(meeting),
     ), status
 
 
@@ -501,6 +554,52 @@ def checkin(meeting_id: int):
     db.session.commit()
     flash(_("%(name)s is checked in.", name=name), "success")
     return _back_to_manage(meeting, "checkin")
+
+
+@bp.post("/manage/sessions/<int:meeting_id>/speaking-turns")
+@login_required
+def record_turn(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    # Whoever may check people in may say who had the floor.
+    _require(permissions.can_check_in(current_user, meeting))
+    form = _speaking_turn_form(meeting)
+    if not form.validate_on_submit():
+        return _render_manage(meeting, status=422, turn_form=form)
+    now = utcnow()
+    started_at = local_to_utc(form.started_at.data, town_zone())
+    ended_at = started_at + timedelta(seconds=form.duration_seconds())
+    try:
+        participant = speaking.get_attendee(meeting, form.participant_id.data)
+        turn = speaking.record_turn(meeting, participant, started_at, ended_at,
+                                    by=current_user, now=now)
+    except DomainError as err:
+        return _refused(meeting, err, turn_form=form)
+    seconds = speaking.turn_seconds(turn)
+    name = participant.name
+    db.session.commit()
+    flash(_("Speaking turn of %(name)s recorded (%(duration)s).", name=name,
+            duration=speaking_duration(seconds)), "success")
+    return _back_to_manage(meeting, "speaking")
+
+
+@bp.post("/manage/sessions/<int:meeting_id>/speaking-turns/delete")
+@login_required
+def delete_turn(meeting_id: int):
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_check_in(current_user, meeting))
+    form = DeleteSpeakingTurnForm()
+    if not form.validate_on_submit():
+        return _render_manage(meeting, status=422,
+                              error=_("Choose a speaking turn to delete."))
+    try:
+        turn = speaking.get_turn(meeting, form.turn_id.data)
+        name = turn.participant.name
+        speaking.delete_turn(meeting, turn, by=current_user, now=utcnow())
+    except DomainError as err:
+        return _refused(meeting, err)
+    db.session.commit()
+    flash(_("The speaking turn of %(name)s is deleted.", name=name), "success")
+    return _back_to_manage(meeting, "speaking")
 
 
 @bp.post("/manage/sessions/<int:meeting_id>/close")

@@ -1,0 +1,262 @@
+"""Speaking turns: who had the floor in a session, recorded by staff from its attendance list.
+
+Until the live-room screens exist, staff record turns after the fact (or as they happen) from
+the session's management page. The indicator engine counts the ended turns of held sessions
+(speaking_time_share, speaking_gini, official_dominance).
+
+No request context here: callers pass the acting user and `now` (aware UTC). Nothing commits;
+the view commits once per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from pvplatform.auth.models import User
+from pvplatform.errors import InvalidState, NotFound, ValidationFailed
+from pvplatform.extensions import db
+from pvplatform.indicators import mark_dirty
+from pvplatform.moderation.audit import record_audit
+from pvplatform.participation.models import Participant
+from pvplatform.sessions.models import Attendance, Meeting, SpeakingTurn
+
+# A turn must fall between the start of the session and this long after its end (sessions
+# overrun, and the last questions are often taken after the official end)...
+AFTER_END = timedelta(hours=2)
+# ...or, for a session without an end (imported ones), this long after its start.
+WITHOUT_END = timedelta(hours=24)
+# The longest single turn the form accepts (a long presentation, not a whole session).
+MAX_TURN_MINUTES = 300
+# What the form proposes: a turn of this length, ending about now while the session runs.
+DEFAULT_TURN = timedelta(minutes=2)
+_MAX_ID = 2**31 - 1
+
+
+@dataclass
+class SpeakerTotal:
+    participant: Participant
+    turns: int = 0
+    seconds: float = 0.0
+
+    @property
+    def internal(self) -> bool:
+        return self.participant.kind.is_internal
+
+
+@dataclass
+class SpeakingSummary:
+    """The recorded turns of one session, and the speaking time they add up to.
+
+    Totals count ended turns only (as the indicators do); a running turn (an import's, without
+    an end) is listed but not counted."""
+
+    turns: list[SpeakingTurn] = field(default_factory=list)
+    speakers: list[SpeakerTotal] = field(default_factory=list)
+    internal_seconds: float = 0.0
+    external_seconds: float = 0.0
+    running: int = 0
+    silent_attendees: int = 0
+
+    @property
+    def total_seconds(self) -> float:
+        return self.internal_seconds + self.external_seconds
+
+    def share(self, seconds: float) -> float | None:
+        return seconds / self.total_seconds if self.total_seconds > 0 else None
+
+
+def turn_seconds(turn: SpeakingTurn) -> float | None:
+    if turn.ended_at is None:
+        return None
+    return (turn.ended_at - turn.started_at).total_seconds()
+
+
+def turn_window(meeting: Meeting) -> tuple[datetime, datetime]:
+    """When a turn of this session may take place: from its start until 2 hours after its end
+    (24 hours after its start when it has no end)."""
+    if meeting.ends_at is not None:
+        return meeting.starts_at, meeting.ends_at + AFTER_END
+    return meeting.starts_at, meeting.starts_at + WITHOUT_END
+
+
+def attendees(meeting: Meeting) -> list[Participant]:
+    """Everyone checked in to the session, by name: the people staff can give a turn to."""
+    people = list(db.session.scalars(
+        sa.select(Participant)
+        .join(Attendance, Attendance.participant_id == Participant.id)
+        .where(Attendance.meeting_id == meeting.id)
+        .options(selectinload(Participant.user))
+    ))
+    return sorted(people, key=lambda p: (p.name.casefold(), p.id))
+
+
+def is_attendee(meeting: Meeting, participant: Participant) -> bool:
+    return db.session.scalar(
+        sa.select(Attendance.id).where(Attendance.meeting_id == meeting.id,
+                                       Attendance.participant_id == participant.id)
+    ) is not None
+
+
+def get_attendee(meeting: Meeting, participant_id: int | None) -> Participant:
+    """The participant a form names, who must be checked in to this session."""
+    participant = None
+    if participant_id is not None and 0 < participant_id <= _MAX_ID:
+        participant = db.session.get(Participant, participant_id)
+    if participant is None or not is_attendee(meeting, participant):
+        raise ValidationFailed(
+            str(_l("Choose a person from the attendance list of this session.")),
+            field="participant_id")
+    return participant
+
+
+def default_start(meeting: Meeting, now: datetime) -> datetime:
+    """What the form proposes as the start of the next turn: while the session runs, a couple of
+    minutes ago; afterwards, the end of the latest recorded turn (turns are usually typed in
+    order from notes), else the start of the session."""
+    start, _end = turn_window(meeting)
+    if now < start:
+        return start
+    session_end = meeting.ends_at or start + WITHOUT_END
+    if now <= session_end:
+        return max(start, (now - DEFAULT_TURN).replace(second=0, microsecond=0))
+    latest = db.session.scalar(
+        sa.select(sa.func.max(SpeakingTurn.ended_at)).where(SpeakingTurn.meeting_id == meeting.id)
+    )
+    if latest is not None and start <= latest <= now - DEFAULT_TURN:
+        return latest
+    return start
+
+
+def _overlapping(meeting: Meeting, participant: Participant, started_at: datetime,
+                 ended_at: datetime) -> SpeakingTurn | None:
+    # Two turns overlap when each starts before the other ends; a running turn (no end yet)
+    # lasts until further notice.
+    return db.session.scalar(
+        sa.select(SpeakingTurn)
+        .where(
+            SpeakingTurn.meeting_id == meeting.id,
+            SpeakingTurn.participant_id == participant.id,
+            SpeakingTurn.started_at < ended_at,
+            sa.or_(SpeakingTurn.ended_at.is_(None), SpeakingTurn.ended_at > started_at),
+        )
+        .order_by(SpeakingTurn.started_at, SpeakingTurn.id)
+        .limit(1)
+    )
+
+
+def record_turn(meeting: Meeting, participant: Participant, started_at: datetime,
+                ended_at: datetime, *, by: User, now: datetime) -> SpeakingTurn:
+    """Records that `participant` had the floor from `started_at` to `ended_at` (aware times).
+
+    Refused, with nothing stored: for a session that has not started, a person who is not checked
+    in to it, an end not after the start, a turn ending in the future or outside the session's
+    window, and a turn overlapping another turn of the same person in this session."""
+    if now < meeting.starts_at:
+        raise InvalidState(
+            str(_l("This session has not started yet: speaking turns can be recorded once it "
+                   "has started.")))
+    if not is_attendee(meeting, participant):
+        raise ValidationFailed(
+            str(_l("%(name)s is not checked in to this session: only attendees can be given a "
+                   "speaking turn.", name=participant.name)), field="participant_id")
+    if started_at.tzinfo is None or ended_at.tzinfo is None:
+        raise ValidationFailed(str(_l("Times must carry a time zone.")), field="started_at")
+    if ended_at <= started_at:
+        raise ValidationFailed(str(_l("A turn must end after it starts.")), field="minutes")
+    if ended_at - started_at > timedelta(minutes=MAX_TURN_MINUTES):
+        raise ValidationFailed(
+            str(_l("A turn lasts at most %(minutes)s minutes.", minutes=MAX_TURN_MINUTES)),
+            field="minutes")
+    if ended_at > now:
+        raise ValidationFailed(
+            str(_l("This turn would end in the future: record it once it has ended.")),
+            field="started_at")
+    window_start, window_end = turn_window(meeting)
+    if started_at < window_start or ended_at > window_end:
+        message = (_l("A turn must take place between the start of the session and 2 hours "
+                      "after its end.") if meeting.ends_at is not None else
+                   _l("A turn must take place within 24 hours of the start of the session."))
+        raise ValidationFailed(str(message), field="started_at")
+    # Serialises the check and the insert per session on PostgreSQL (SQLite has one writer).
+    db.session.execute(sa.select(Meeting.id).where(Meeting.id == meeting.id).with_for_update())
+    if _overlapping(meeting, participant, started_at, ended_at) is not None:
+        raise InvalidState(
+            str(_l("This turn overlaps another turn of %(name)s in this session: check the "
+                   "times.", name=participant.name)), field="started_at")
+    turn = SpeakingTurn(meeting_id=meeting.id, participant_id=participant.id,
+                        started_at=started_at, ended_at=ended_at, recorded_by_id=by.id)
+    db.session.add(turn)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise InvalidState(
+            str(_l("This turn overlaps another turn of %(name)s in this session: check the "
+                   "times.", name=participant.name)), field="started_at") from None
+    # The stored flags follow the change (speaking time feeds official_dominance).
+    mark_dirty(meeting.process_id)
+    return turn
+
+
+def get_turn(meeting: Meeting, turn_id: int | None) -> SpeakingTurn:
+    turn = None
+    if turn_id is not None and 0 < turn_id <= _MAX_ID:
+        turn = db.session.get(SpeakingTurn, turn_id)
+    if turn is None or turn.meeting_id != meeting.id:
+        raise NotFound(str(_l("This speaking turn does not exist (it may have been deleted "
+                              "already).")), field="turn_id")
+    return turn
+
+
+def delete_turn(meeting: Meeting, turn: SpeakingTurn, *, by: User, now: datetime) -> None:  # noqa: ARG001
+    """Deletes a wrongly recorded turn; the audit row keeps what it was and who recorded it."""
+    if turn.meeting_id != meeting.id:
+        raise NotFound(str(_l("This speaking turn does not exist (it may have been deleted "
+                              "already).")), field="turn_id")
+    record_audit(by, "session.speaking_turn_delete", "session", meeting.id,
+                 process_id=meeting.process_id,
+                 details={
+                     "turn_id": turn.id,
+                     "participant_id": turn.participant_id,
+                     "started_at": turn.started_at.isoformat(),
+                     "ended_at": turn.ended_at.isoformat() if turn.ended_at else None,
+                     "recorded_by_id": turn.recorded_by_id,
+                 })
+    db.session.delete(turn)
+    db.session.flush()
+    mark_dirty(meeting.process_id)
+
+
+def summary(meeting: Meeting) -> SpeakingSummary:
+    turns = list(db.session.scalars(
+        sa.select(SpeakingTurn)
+        .where(SpeakingTurn.meeting_id == meeting.id)
+        .options(selectinload(SpeakingTurn.participant).selectinload(Participant.user))
+        .order_by(SpeakingTurn.started_at, SpeakingTurn.id)
+    ))
+    result = SpeakingSummary(turns=turns)
+    totals: dict[int, SpeakerTotal] = {}
+    for turn in turns:
+        seconds = turn_seconds(turn)
+        if seconds is None:
+            result.running += 1
+            continue
+        total = totals.setdefault(turn.participant_id, SpeakerTotal(turn.participant))
+        total.turns += 1
+        total.seconds += seconds
+        if total.internal:
+            result.internal_seconds += seconds
+        else:
+            result.external_seconds += seconds
+    result.speakers = sorted(totals.values(),
+                             key=lambda t: (-t.seconds, t.participant.name.casefold(),
+                                            t.participant.id))
+    attended = set(db.session.scalars(
+        sa.select(Attendance.participant_id).where(Attendance.meeting_id == meeting.id)))
+    result.silent_attendees = len(attended - set(totals))
+    return result
