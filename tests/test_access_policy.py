@@ -94,6 +94,8 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("sessions.invite", "POST"): STAFF,
     ("sessions.checkin", "POST"): STAFF,
     ("sessions.close", "POST"): STAFF,
+    ("sessions.record_turn", "POST"): STAFF,
+    ("sessions.delete_turn", "POST"): STAFF,
     # proposals
     ("proposals.index", "GET"): ALL,
     ("proposals.detail", "GET"): ALL,

@@ -169,11 +169,16 @@ def test_perceived_value_matrix_highlights_opposite_signs(client, login_as, staf
     page = client.get(url(tiny.id, "2026-06-01T00:00:00+00:00")).get_data(as_text=True)
     trust = re.search(r'<tr class="dash-opposite">\s*<th scope="row">Trust in institutions</th>'
                       r'(.*?)</tr>', page, re.S)
-    assert trust, "the duality is highlighted"
+    assert trust, "opposite directions are highlighted"
     text = html.unescape(re.sub(r"<[^>]+>", " ", trust.group(1)))
     assert "+0.57" in text and "-0.52" in text and "n = 7" in text and "n = 54" in text
-    assert "value duality" in text
-    assert "1 of 6" in page  # duality_count with its n
+    assert "Opposite directions" in text
+    # Contract v2: the officials' rise rests on 4 changed scores (sign test p = 0.125), within
+    # chance: opposite directions, but no value duality.
+    assert "value duality" not in text and "▲" not in text
+    assert not any(f.code == "value_duality" for f in compute_flags(tiny.id,
+                                                                    INSTANTS["2026-06-01"]))
+    assert "0 of 6" in page  # duality_count with its n
     assert "Legitimacy" in page and '<tr class="dash-opposite">\n                <th scope="row">' \
         'Legitimacy' not in page
 
@@ -367,7 +372,8 @@ def test_a_process_without_data_shows_empty_states(client, login_as, staff, fact
     assert "No association invited" in page
     assert "No public value catalogue" in page
     assert figure(page, "answer_rate") == ("no data", "0")
-    assert figure(page, "retention") == ("no data", "0")
+    assert figure(page, "retention") == ("measured once a second session is held", "0")
+    assert "No speaking turns recorded yet" in page
     assert " style=" not in page
 
 

@@ -467,6 +467,37 @@ def test_thresholds_change_is_used_by_the_refresh(db, factory):
         FlagEventKind.RAISED, FlagEventKind.CLEARED]
 
 
+def test_evidence_and_weak_value_thresholds_are_the_processs_own_and_audited(db, factory):
+    """alpha, duality_delta, weak_below and weak_delta are set per process like the others:
+    audited, and used by the next refresh (a flag resting on p = 0.0377 goes at alpha 0.01)."""
+    from pvplatform.participation.importer import import_package
+    from tests.examples import TINY
+
+    staff = factory.user(Role.STAFF)
+    process = import_package(TINY, now=datetime(2030, 1, 1, tzinfo=UTC))
+    db.session.commit()
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def raised() -> set[tuple[str, str]]:
+        return {(f.code, f.category) for f in store.compute_current_flags(process.id, march)}
+
+    assert ("over_representation", "centre") in raised()
+    settings.set_thresholds(process.id, {"alpha": "0,01", "duality_delta": 0.8,
+                                         "weak_below": 2.5, "weak_delta": -0.5},
+                            actor=staff, now=utcnow())
+    db.session.commit()
+    mine = settings.thresholds_for(process.id)
+    assert (mine.alpha, mine.duality_delta, mine.weak_below, mine.weak_delta) == (
+        0.01, 0.8, 2.5, -0.5)
+    assert ("over_representation", "centre") not in raised()
+    assert ("over_representation", "owner") in raised()  # p = 0.000008: still beyond chance
+    audit = db.session.scalars(sa.select(AuditLog).where(
+        AuditLog.action == "thresholds.update").order_by(AuditLog.id.desc())).first()
+    assert audit.details["to"] == {"alpha": 0.01, "duality_delta": 0.8, "weak_below": 2.5,
+                                   "weak_delta": -0.5}
+    assert audit.details["from"]["alpha"] == 0.05
+
+
 @pytest.mark.parametrize("values", [
     {"no_show_warning": "abc"},
     {"no_show_warning": ""},
@@ -480,6 +511,11 @@ def test_thresholds_change_is_used_by_the_refresh(db, factory):
     {"no_show_min_registrations": -1},
     {"absent_association_sessions": 0},
     {"eroding_delta": 0.5},
+    {"alpha": 0},
+    {"alpha": 0.9},
+    {"weak_below": 6},
+    {"weak_delta": 0.25},
+    {"duality_delta": -1},
     {"under_representation_alert": 0.9},  # above the warning band (0.8)
     {"over_representation_warning": 2.5},  # above the alert band (2.0)
     {"under_representation_warning": 1.3},  # above the over-representation warning (1.25)

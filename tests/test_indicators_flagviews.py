@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -70,7 +71,9 @@ def test_checking_attendees_in_through_the_ui_raises_and_clears_flags(
         db, factory, client, login_as):
     """Acceptance 3: no one presses "recompute"."""
     staff = factory.user(Role.STAFF)
-    world = RunningProcess(db, factory)
+    # Contract v2: a representation flag needs evidence (Holm-corrected exact binomial test
+    # below 0.05). 10 young among 30 is within chance (p = 0.197); 20 among 60 is not (0.027).
+    world = RunningProcess(db, factory, old=40, young=20)
     for registration in world.registrations["old"][:19]:
         world.check_in_directly(registration, staff)
     pid = world.process.id
@@ -106,6 +109,9 @@ def test_checking_attendees_in_through_the_ui_raises_and_clears_flags(
     assert active[("under_representation", "young")].severity == "alert"
 
     # Enough young attendees: the alert becomes a warning, the history says so.
+    for registration in world.registrations["old"][20:]:
+        world.check_in_directly(registration, staff)
+    assert _active(pid)[("under_representation", "young")].severity == "alert"
     for registration in world.registrations["young"][1:]:
         client.post(f"/manage/sessions/{world.meeting.id}/checkin",
                     data={"registration_id": registration.id, "mode": "in_person"})
@@ -114,11 +120,19 @@ def test_checking_attendees_in_through_the_ui_raises_and_clears_flags(
     assert under.severity == "warning" and under.value == pytest.approx(0.666667)
     assert [e.kind for e in under.events] == [FlagEventKind.RAISED,
                                               FlagEventKind.SEVERITY_CHANGED]
+    assert under.p_value == pytest.approx(0.026979)
+    assert under.events[0].p_value < 0.001
 
     page = client.get(f"/manage/processes/{pid}/flags")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Under-represented category" in html and "Category not reached" in html
+    # The evidence of the flag, and of each event of its history; none for "not reached".
+    card = unescape(html.split("Under-represented category")[1].split('<li class="flag-card')[0])
+    assert "Evidence:</strong> unlikely to be chance: p = 0.027" in card
+    assert "· p < 0.001" in card
+    not_reached = html.split("Category not reached")[1].split('<li class="flag-card')[0]
+    assert "Evidence:" not in not_reached and "· p " not in not_reached
     assert html.index("Active flags") < html.index("Cleared flags") < html.index(
         "Category not reached")
 

@@ -75,3 +75,81 @@ def test_downgrade_to_base_and_up_again(empty_databases):
         assert "users" in sa.inspect(db.engine).get_table_names()
         db.session.remove()
         db.engine.dispose()
+
+
+V1_HEAD = "c582afb807aa"  # before contract version 2 (perceptions, speaking turns, p-values)
+
+
+def test_v2_revision_carries_version_one_data_over(empty_databases):
+    """Rows written under version 1 survive the upgrade as version 2 reads them: a baseline
+    answer loses the session it never meant, the duality threshold keeps its value under its
+    new name; and the downgrade gives back a version-1 schema."""
+    for url in empty_databases:
+        app = make_app(SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            from pvplatform.extensions import db
+
+            upgrade(revision=V1_HEAD)
+            statements = [
+                "INSERT INTO processes (id, title, description, municipality, created_at) VALUES "
+                "(1, 'P', '', 'Town', '2026-01-01 00:00:00+00')",
+                "INSERT INTO sessions (id, process_id, title, format, starts_at, location, "
+                "online_url, agenda, minutes, created_at) VALUES (1, 1, 'S', 'online', "
+                "'2026-01-10 17:00:00+00', '', '', '', '', '2026-01-01 00:00:00+00')",
+                "INSERT INTO participants (id, kind, created_at) VALUES "
+                "(1, 'citizen', '2026-01-01 00:00:00+00')",
+                "INSERT INTO public_values (id, process_id, code, name, description) VALUES "
+                "(1, 1, 'trust', 'Trust', '')",
+                "INSERT INTO perceptions (participant_id, public_value_id, wave, meeting_id, "
+                "score, answered_at) VALUES (1, 1, 'baseline', 1, 4, '2026-01-10 19:00:00+00')",
+                "INSERT INTO perceptions (participant_id, public_value_id, wave, meeting_id, "
+                "score, answered_at) VALUES (1, 1, 'session', 1, 3, '2026-01-10 19:00:00+00')",
+                "INSERT INTO process_thresholds (process_id, name, value) VALUES "
+                "(1, 'duality_min_delta', 0.75)",
+            ]
+            try:
+                for statement in statements:
+                    db.session.execute(sa.text(statement))
+                db.session.commit()
+            except sa.exc.DBAPIError as error:  # the columns of version 1 changed: say so
+                pytest.fail(f"version-1 fixture rows no longer fit: {error}")
+            upgrade()
+            rows = db.session.execute(sa.text(
+                "SELECT wave, meeting_id, score FROM perceptions ORDER BY wave")).all()
+            assert [tuple(r) for r in rows] == [("baseline", None, 4), ("session", 1, 3)]
+            assert db.session.execute(sa.text(
+                "SELECT name, value FROM process_thresholds")).all() == [("duality_delta", 0.75)]
+            # Version 2 accepts "don't know", and a pulse about a session at the same instant.
+            db.session.execute(sa.text(
+                "INSERT INTO perceptions (participant_id, public_value_id, wave, meeting_id, "
+                "score, answered_at) VALUES (1, 1, 'final', NULL, NULL, "
+                "'2026-05-10 19:00:00+00')"))
+            db.session.commit()
+            downgrade(revision=V1_HEAD)
+            assert db.session.execute(sa.text(
+                "SELECT name FROM process_thresholds")).scalars().all() == ["duality_min_delta"]
+            assert db.session.scalar(sa.text("SELECT count(*) FROM perceptions")) == 2
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_upgrade_and_downgrade_with_the_demo_loaded(tmp_path):
+    """The v2 revision goes down and up again on a database holding the demo."""
+    from pvplatform.demo import load_demo
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    app = make_app(SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        from pvplatform.extensions import db
+
+        upgrade()
+        load_demo(echo=lambda _line: None)
+        db.session.commit()
+        before = {t: db.session.scalar(sa.text(f"SELECT count(*) FROM {t}"))
+                  for t in ("participants", "attendances", "perceptions", "flag_records")}
+        downgrade(revision=V1_HEAD)
+        upgrade()
+        after = {t: db.session.scalar(sa.text(f"SELECT count(*) FROM {t}")) for t in before}
+        assert after == before
+        db.session.remove()
+        db.engine.dispose()

@@ -103,12 +103,12 @@ def is_attendee(meeting: Meeting, participant: Participant) -> bool:
     ) is not None
 
 
-def get_attendee(meeting: Meeting, participant_id: int | None) -> Participant:
-    """The participant a form names, who must be checked in to this session."""
+def get_participant(participant_id: int | None) -> Participant:
+    """The participant a form names (whether they attended is `record_turn`'s to check)."""
     participant = None
     if participant_id is not None and 0 < participant_id <= _MAX_ID:
         participant = db.session.get(Participant, participant_id)
-    if participant is None or not is_attendee(meeting, participant):
+    if participant is None:
         raise ValidationFailed(
             str(_l("Choose a person from the attendance list of this session.")),
             field="participant_id")

@@ -4,7 +4,7 @@ edit, invite, registrations, check-in, speaking turns, close)."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -363,7 +363,7 @@ def _speaking_turn_form(meeting: Meeting, attendees: list[Participant] | None = 
 
 
 def _fresh_speaking_turn_form(meeting: Meeting, attendees: list[Participant],
-                              now: Any) -> SpeakingTurnForm:
+                              now: datetime) -> SpeakingTurnForm:
     start = utc_to_local(speaking.default_start(meeting, now), town_zone())
     return _speaking_turn_form(meeting, attendees, formdata=None, data={
         "participant_id": 0,
@@ -569,7 +569,7 @@ def record_turn(meeting_id: int):
     started_at = local_to_utc(form.started_at.data, town_zone())
     ended_at = started_at + timedelta(seconds=form.duration_seconds())
     try:
-        participant = speaking.get_attendee(meeting, form.participant_id.data)
+        participant = speaking.get_participant(form.participant_id.data)
         turn = speaking.record_turn(meeting, participant, started_at, ended_at,
                                     by=current_user, now=now)
     except DomainError as err:
