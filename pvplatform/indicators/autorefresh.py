@@ -71,12 +71,18 @@ def _note(session: Session, objects: Iterable[Any], *, deleted: bool = False) ->
         Stratum,
     )
     from pvplatform.proposals.models import Answer, Comment, Proposal, Vote
-    from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
+    from pvplatform.sessions.models import (
+        Attendance,
+        Invitation,
+        Meeting,
+        Registration,
+        SpeakingTurn,
+    )
 
     for obj in objects:
         if isinstance(obj, Meeting | Proposal | Stratum | PublicValue | ProcessThreshold):
             _hint(session, PROCESS, obj.process_id)
-        elif isinstance(obj, Registration | Attendance | Invitation):
+        elif isinstance(obj, Registration | Attendance | Invitation | SpeakingTurn):
             _hint(session, MEETING, obj.meeting_id)
         elif isinstance(obj, Answer | Comment | Vote):
             _hint(session, PROPOSAL, obj.proposal_id)
@@ -110,7 +116,7 @@ def _after_flush(session: Session, flush_context: Any) -> None:  # noqa: ARG001
 
 def process_ids_from_hints(session: Session, hints: dict[str, set[int]]) -> set[int]:
     from pvplatform.feedback.models import PublicValue
-    from pvplatform.proposals.models import Proposal
+    from pvplatform.proposals.models import Comment, Proposal, Vote
     from pvplatform.sessions.models import Attendance, Meeting
 
     ids = set(hints.get(PROCESS, ()))
@@ -133,6 +139,11 @@ def process_ids_from_hints(session: Session, hints: dict[str, set[int]]) -> set[
         add(sa.select(Meeting.process_id).join(Attendance, Attendance.meeting_id == Meeting.id)
             .where(Attendance.participant_id.in_(wanted)).distinct())
         add(sa.select(Proposal.process_id).where(Proposal.author_id.in_(wanted)).distinct())
+        # Voters and commenters count among active participants, with their categories.
+        add(sa.select(Proposal.process_id).join(Vote, Vote.proposal_id == Proposal.id)
+            .where(Vote.participant_id.in_(wanted)).distinct())
+        add(sa.select(Proposal.process_id).join(Comment, Comment.proposal_id == Proposal.id)
+            .where(Comment.author_id.in_(wanted)).distinct())
     return ids
 
 

@@ -66,10 +66,10 @@ def _format(value: Any, kind: str) -> str:
 
 
 def minutes_text(seconds: int) -> str:
-    """Speaking time in whole minutes ("less than a minute" below one)."""
+    """Speaking time in whole minutes, rounded ("less than a minute" below one)."""
     if 0 < seconds < 60:
         return _("less than a minute")
-    return _("%(minutes)s min", minutes=format_number(seconds // 60))
+    return _("%(minutes)s min", minutes=format_number(round(seconds / 60)))
 
 
 def p_text(p_value: float) -> str:
