@@ -25,6 +25,7 @@ from pvplatform.indicators.sql import binary_order, seconds_between
 from pvplatform.participation.models import (
     INTERNAL_KINDS,
     AttendanceSnapshot,
+    Dimension,
     Participant,
     ParticipantAttribute,
     Stratum,
@@ -131,6 +132,11 @@ class Facts:
     responses: dict[tuple[bool, Wave], WaveResponse] = field(default_factory=dict)
     # (public value code, held session id) -> (participants with a score, sum of scores)
     pulses: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    # Plain words for codes, as staff named them: dimension -> label, (dimension, category) ->
+    # label, public value code -> name (a code without a label stands for itself).
+    dimension_labels: dict[str, str] = field(default_factory=dict)
+    category_labels: dict[tuple[str, str], str] = field(default_factory=dict)
+    value_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def external_attendees(self) -> int:
@@ -550,6 +556,19 @@ def _perceptions(s: ProcessSets, facts: Facts) -> None:
         facts.pulses[(code, sid)] = (_int(n), _int(total))
 
 
+def _labels(process_id: int, facts: Facts) -> None:
+    facts.dimension_labels = {code: label for code, label in db.session.execute(
+        sa.select(Dimension.code, Dimension.label).where(Dimension.process_id == process_id))
+        if label}
+    facts.category_labels = {(dimension, category): label
+                             for dimension, category, label in db.session.execute(
+        sa.select(Stratum.dimension, Stratum.category, Stratum.label)
+        .where(Stratum.process_id == process_id)) if label}
+    facts.value_names = {code: name for code, name in db.session.execute(
+        sa.select(PublicValue.code, PublicValue.name).where(PublicValue.process_id == process_id))
+        if name}
+
+
 def _check_process(process_id: int) -> None:
     # A SELECT rather than session.get: the identity map would skip the query (and hide a
     # deleted row) depending on what the caller loaded before.
@@ -567,6 +586,7 @@ def gather(process_id: int, as_of: datetime, *, alert_days: int = 90,
     facts = Facts(process_id=process_id, as_of=as_of)
     facts.population = db.session.scalar(
         sa.select(Process.population).where(Process.id == process_id))
+    _labels(process_id, facts)
     facts.sessions = _sessions(sets)
     _attendees(sets, facts)
     _invitations(sets, facts)

@@ -30,8 +30,20 @@ from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
 
 def _group_label(group: Group) -> Phrase:
     if group == Group.INTERNAL:
-        return phrase("internal (managers and elected officials)")
-    return phrase("external (residents and associations)")
+        return phrase("managers and elected officials")
+    return phrase("residents and associations")
+
+
+def _dimension(facts: Facts, code: str) -> str:
+    return facts.dimension_labels.get(code, code)
+
+
+def _category(facts: Facts, dimension: str, code: str) -> str:
+    return facts.category_labels.get((dimension, code), code)
+
+
+def _value(facts: Facts, code: str) -> str:
+    return facts.value_names.get(code, code)
 
 
 def _percent(value: float) -> str:
@@ -50,7 +62,8 @@ def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             if expected < t.representation_min_expected:
                 continue
             keys = {"dimension": dim.dimension, "category": cat.category}
-            words = {"dimension": dim.dimension, "category": cat.category,
+            words = {"dimension": _dimension(facts, dim.dimension),
+                     "category": _category(facts, dim.dimension, cat.category),
                      "ratio": f"{cat.ratio:.2f}", "count": Count(cat.count),
                      "expected": f"{expected:.1f}"}
             if cat.count == 0:
@@ -207,25 +220,26 @@ def _perception_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                 "managers and elected officials, %(external)+.2f for residents and "
                 "associations (%(evidence)s). Discuss this gap openly with participants and "
                 "check that the process delivers what residents expect of it.",
-                value=code, internal=internal.delta, external=external.delta,
+                value=_value(facts, code), internal=internal.delta, external=external.delta,
                 evidence=evidence(p_value)), p_value, public_value=code))
     for f in figures:
         if f.delta is None or f.sign_p is None or not f.sign_p < t.alpha:
             continue
-        words = {"value": f.public_value, "delta": -f.delta, "group": _group_label(f.group),
+        words = {"value": _value(facts, f.public_value), "delta": -f.delta,
+                 "group": _group_label(f.group),
                  "count": Count(f.n), "evidence": evidence(f.sign_p)}
         keys = {"group": f.group, "public_value": f.public_value}
         if f.n >= t.eroding_min_n and f.delta <= t.eroding_delta:
             flags.append(FlagRow("value_eroding", Severity.WARNING, f.delta, phrase(
                 'Perceived "%(value)s" fell by %(delta).2f points on average among %(group)s '
-                "participants between the baseline and the final survey (%(count)s people; "
+                "between the baseline and the final survey (%(count)s people; "
                 "%(evidence)s): the process may be destroying public value. Look at what they "
                 "said, and report back on what has changed.", **words), f.sign_p, **keys))
         if (f.baseline is not None and f.baseline_n >= t.weak_min_n
                 and f.baseline < t.weak_below and f.n >= t.weak_min_n
                 and f.delta <= t.weak_delta):
             flags.append(FlagRow("weak_value_weakened", Severity.ALERT, f.delta, phrase(
-                'Perceived "%(value)s" was already weak for %(group)s participants '
+                'Perceived "%(value)s" was already weak for %(group)s '
                 "(%(baseline).1f out of 5 at the start) and fell by %(delta).2f points "
                 "(%(count)s people; %(evidence)s). The process is weakening what was fragile: "
                 "talk with them about it, act on what they ask for and show the result.",

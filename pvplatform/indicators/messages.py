@@ -117,7 +117,7 @@ def render_message(message: str, plural: str | None, params: Mapping[str, Any] |
 def evidence(p_value: float) -> Phrase:
     """How sure a statistical flag is, in plain words."""
     if p_value < 0.001:
-        return phrase("very unlikely to be chance (p < 0.001)")
+        return phrase("very unlikely to be chance: p < 0.001")
     if p_value < 0.01:
         return phrase("very unlikely to be chance: p = %(p)s", p=f"{p_value:.3f}")
     return phrase("unlikely to be chance: p = %(p)s", p=f"{p_value:.3f}")
