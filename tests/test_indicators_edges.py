@@ -376,7 +376,7 @@ def test_perceptions_latest_answer_counts_and_duality(build):
     eroding = [f for f in flags if f.code == "value_eroding"]
     assert [(f.group, f.public_value, f.value) for f in eroding] == [("external", "trust", -1.0)]
     with force_locale("en"):
-        assert "trust" in str(eroding[0].message)
+        assert "Trust" in str(eroding[0].message)  # the value as staff named it
         assert "very unlikely to be chance: p = 0.008" in str(eroding[0].message)
 
 

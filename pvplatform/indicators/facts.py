@@ -466,9 +466,6 @@ def _session_key(perception: Any) -> Any:
 
 
 def _perceptions(s: ProcessSets, facts: Facts) -> None:
-    facts.public_values = list(db.session.scalars(
-        sa.select(PublicValue.code).where(PublicValue.process_id == s.process_id)
-        .order_by(binary_order(PublicValue.code))))
     latest = _latest_answers(s)
     waves = sa.select(latest).where(latest.c.wave.in_([Wave.BASELINE, Wave.FINAL])).subquery()
     pairs = (
@@ -556,17 +553,29 @@ def _perceptions(s: ProcessSets, facts: Facts) -> None:
         facts.pulses[(code, sid)] = (_int(n), _int(total))
 
 
-def _labels(process_id: int, facts: Facts) -> None:
-    facts.dimension_labels = {code: label for code, label in db.session.execute(
-        sa.select(Dimension.code, Dimension.label).where(Dimension.process_id == process_id))
-        if label}
-    facts.category_labels = {(dimension, category): label
-                             for dimension, category, label in db.session.execute(
-        sa.select(Stratum.dimension, Stratum.category, Stratum.label)
-        .where(Stratum.process_id == process_id)) if label}
-    facts.value_names = {code: name for code, name in db.session.execute(
-        sa.select(PublicValue.code, PublicValue.name).where(PublicValue.process_id == process_id))
-        if name}
+def _catalogue(process_id: int, facts: Facts) -> None:
+    """The public values of the process, and the plain words staff gave to codes (one
+    statement)."""
+    rows = db.session.execute(sa.union_all(
+        sa.select(sa.literal("d"), Dimension.code, sa.literal(""), Dimension.label)
+        .where(Dimension.process_id == process_id),
+        sa.select(sa.literal("s"), Stratum.dimension, Stratum.category, Stratum.label)
+        .where(Stratum.process_id == process_id),
+        sa.select(sa.literal("v"), PublicValue.code, sa.literal(""), PublicValue.name)
+        .where(PublicValue.process_id == process_id),
+    )).all()
+    for kind, code, category, label in rows:
+        if kind == "v":
+            facts.public_values.append(code)
+        if not label:
+            continue
+        if kind == "d":
+            facts.dimension_labels[code] = label
+        elif kind == "s":
+            facts.category_labels[(code, category)] = label
+        else:
+            facts.value_names[code] = label
+    facts.public_values.sort()  # plain string order, whatever the database's collation
 
 
 def _check_process(process_id: int) -> None:
@@ -586,7 +595,7 @@ def gather(process_id: int, as_of: datetime, *, alert_days: int = 90,
     facts = Facts(process_id=process_id, as_of=as_of)
     facts.population = db.session.scalar(
         sa.select(Process.population).where(Process.id == process_id))
-    _labels(process_id, facts)
+    _catalogue(process_id, facts)
     facts.sessions = _sessions(sets)
     _attendees(sets, facts)
     _invitations(sets, facts)
