@@ -52,6 +52,7 @@ from pvplatform.sessions.models import (
     Meeting,
     MeetingFormat,
     Registration,
+    SpeakingTurn,
 )
 
 DEMO_REF = "demo"
@@ -249,6 +250,38 @@ SESSIONS = (
         44, 0),
 )
 HELD = 4  # the first four sessions are in the past
+
+
+@dataclass(frozen=True)
+class SpeakingPlan:
+    """Who has the floor in a held session, and for how long (minutes unless said otherwise).
+
+    The lead official opens (and a second one presents, when there is one), then residents take
+    the floor, each turn often followed by an official's answer; the lead official closes. Group
+    work, a walk or a break is a pause: nobody has the floor of the whole room."""
+
+    opening: tuple[float, float]
+    presentation: tuple[float, float]  # a second official; (0, 0): none
+    pause: float  # minutes without plenary turns after the opening
+    reporters: int  # residents reporting back on the group work after the pause (long turns)
+    answer_rate: float  # how often an official answers a resident's turn
+    resident: tuple[float, float]  # seconds
+    answer: tuple[float, float]  # seconds
+    speakers: float  # share of the external attendees who take the floor at all
+
+
+SPEAKING_PLANS = (
+    # The kick-off meeting: the mayor's speech and the services' presentation, then questions
+    # that officials answer at length; residents mostly listen.
+    SpeakingPlan((16, 22), (18, 25), 0, 0, 0.85, (35, 140), (90, 240), 0.3),
+    # The climate workshop: a short opening, group work, the groups' reporters, a discussion in
+    # which officials still answer most remarks.
+    SpeakingPlan((8, 12), (6, 10), 70, 4, 0.7, (40, 120), (60, 200), 0.3),
+    # The lunchtime online workshop: a brief introduction and a lively discussion.
+    SpeakingPlan((6, 9), (0, 0), 0, 0, 0.35, (45, 150), (45, 120), 0.45),
+    # The walk: the service's guide opens, the walk itself, then residents' mapping reports.
+    SpeakingPlan((10, 15), (0, 0), 100, 3, 0.6, (40, 130), (60, 180), 0.35),
+)
 
 
 @dataclass(frozen=True)
@@ -607,6 +640,7 @@ class _Builder:
         self.meetings: list[Meeting] = []
         self.used_emails: set[str] = set()
         self.audit: list[AuditLog] = []
+        self.attendances: list[tuple[Attendance, Person]] = []
 
     # ---------------------------------------------------------------- helpers
     def at(self, day: int, at: time) -> datetime:
@@ -696,6 +730,7 @@ class _Builder:
         self.participants(process)
         self.sessions(process)
         self.ledger()
+        self.speaking_turns()
         proposals = self.proposals(process)
         self.votes_and_comments(proposals)
         self.moderation(process, proposals)
@@ -962,6 +997,7 @@ class _Builder:
             if held:
                 attendances += self.attend(index, meeting, eligible, live, staff)
         db.session.flush()
+        self.attendances = attendances
         self.store_attributes([p for p in self.people if p.user is None])
         for attendance, person in attendances:
             db.session.add_all(
@@ -1009,6 +1045,83 @@ class _Builder:
             rows.append((attendance, person))
             person.attended.append(index)
         return rows
+
+    def speaking_turns(self) -> None:
+        """Who had the floor in the held sessions, as staff recorded it from the attendance
+        lists: officials take a large share of the time (the kick-off above all), residents'
+        turns are shorter, many attendees never speak. One person at a time has the floor, so
+        nobody's turns overlap; nobody speaks before checking in. A generator of its own, so
+        that the rest of the demo stays as it was."""
+        rng = random.Random(SEED + 2)
+        present: dict[int, list[tuple[Attendance, Person]]] = {}
+        for attendance, person in self.attendances:
+            present.setdefault(attendance.meeting_id, []).append((attendance, person))
+        turns: list[SpeakingTurn] = []
+        for index, plan in enumerate(SPEAKING_PLANS[:HELD]):
+            meeting = self.meetings[index]
+            assert meeting.ends_at is not None
+            staff = self.staff_users[index % len(self.staff_users)]
+            arrived = {id(p): a.checked_in_at for a, p in present.get(meeting.id, [])}
+            officials = sorted((p for _, p in present.get(meeting.id, []) if not p.external),
+                               key=lambda p: (p.role != Role.ELECTED, arrived[id(p)]))
+            externals = [p for _, p in present.get(meeting.id, []) if p.external]
+            # Who takes the floor at all, and how readily: the young less often.
+            weights = [(0.3 + p.engagement) * (0.5 if p.traits["age_band"] == "18-29" else 1.0)
+                       for p in externals]
+            speakers: list[Person] = []
+            for _ in range(min(len(externals), max(3, round(plan.speakers * len(externals))))):
+                i = rng.choices(range(len(externals)), weights=weights, k=1)[0]
+                speakers.append(externals.pop(i))
+                weights.pop(i)
+            talkative = {id(p): rng.uniform(0.3, 1.0) for p in speakers}
+            clock = meeting.starts_at + timedelta(minutes=rng.uniform(2, 6))
+            closing_at = meeting.ends_at - timedelta(minutes=rng.uniform(6, 10))
+
+            def turn(person: Person, seconds: float, at: datetime,
+                     meeting: Meeting = meeting, staff: User = staff,
+                     arrived: dict[int, datetime] = arrived) -> datetime:
+                start = max(at, arrived[id(person)] + timedelta(seconds=30))
+                end = start + timedelta(seconds=round(seconds))
+                turns.append(SpeakingTurn(meeting_id=meeting.id,
+                                          participant_id=person.participant.id,
+                                          started_at=start, ended_at=end,
+                                          recorded_by_id=staff.id))
+                return end + timedelta(seconds=rng.randint(3, 20))
+
+            def official_at(at: datetime, officials: list[Person] = officials,
+                            arrived: dict[int, datetime] = arrived) -> Person | None:
+                here = [p for p in officials if arrived[id(p)] <= at]
+                return rng.choice(here) if here else None
+
+            def resident_at(at: datetime, speakers: list[Person] = speakers,
+                            talkative: dict[int, float] = talkative,
+                            arrived: dict[int, datetime] = arrived) -> Person | None:
+                here = [p for p in speakers if arrived[id(p)] <= at]
+                if not here:
+                    return None
+                return rng.choices(here, weights=[talkative[id(p)] for p in here], k=1)[0]
+
+            lead = officials[0] if officials else None
+            if lead is not None:
+                clock = turn(lead, 60 * rng.uniform(*plan.opening), clock)
+                if len(officials) > 1 and plan.presentation[1] > 0:
+                    clock = turn(officials[1], 60 * rng.uniform(*plan.presentation), clock)
+            clock += timedelta(minutes=plan.pause)
+            for _ in range(plan.reporters):
+                reporter = resident_at(clock)
+                if reporter is not None:
+                    clock = turn(reporter, 60 * rng.uniform(3, 6), clock)
+            while clock < closing_at - timedelta(minutes=4):
+                resident = resident_at(clock)
+                if resident is None:
+                    break
+                clock = turn(resident, rng.uniform(*plan.resident), clock)
+                official = official_at(clock)
+                if official is not None and rng.random() < plan.answer_rate:
+                    clock = turn(official, rng.uniform(*plan.answer), clock)
+            if lead is not None:
+                turn(lead, 60 * rng.uniform(3, 5), max(clock, closing_at))
+        db.session.add_all(turns)
 
     def walk_in(self, checked_in_at: datetime, *, east: bool) -> Person:
         traits = self.traits(younger=east, district="east" if east else None)

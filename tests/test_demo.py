@@ -29,7 +29,7 @@ from pvplatform.models import (
     Stratum,
     Vote,
 )
-from pvplatform.sessions.models import Meeting, MeetingFormat
+from pvplatform.sessions.models import Meeting, MeetingFormat, SpeakingTurn
 
 
 def row_counts(db) -> dict[str, int]:
@@ -211,6 +211,57 @@ def test_demographics_are_skewed_and_snapshotted(db, demo):
     assert attendee_shares["18-29"] < census["18-29"]
     assert attendee_shares["east"] < census["east"]
     assert attendee_shares["centre"] > census["centre"]
+
+
+def test_sessions_have_speaking_turns_and_the_indicators_read_them(db, demo):
+    from pvplatform.indicators import Group, compute_flags, compute_indicators
+
+    process, _ = demo
+    now = utcnow()
+    meetings = {m.id: m for m in db.session.scalars(sa.select(Meeting))}
+    turns = list(db.session.scalars(sa.select(SpeakingTurn).order_by(SpeakingTurn.started_at)))
+    assert 100 <= len(turns) <= 400
+    held = {m.id for m in meetings.values() if m.starts_at < now}
+    assert {t.meeting_id for t in turns} == held
+    arrived = {(a.meeting_id, a.participant_id): a.checked_in_at
+               for a in db.session.scalars(sa.select(Attendance))}
+    kinds = dict(db.session.execute(sa.select(Participant.id, Participant.kind)).all())
+    by_person: dict[tuple[int, int], list[SpeakingTurn]] = defaultdict(list)
+    seconds = {"internal": [], "external": []}
+    for turn in turns:
+        meeting = meetings[turn.meeting_id]
+        # Ended, within the session's window, by an attendee who had already arrived.
+        assert turn.ended_at is not None and turn.started_at < turn.ended_at <= now
+        assert meeting.starts_at <= turn.started_at
+        assert turn.ended_at <= meeting.ends_at + timedelta(hours=2)
+        assert arrived[(turn.meeting_id, turn.participant_id)] <= turn.started_at
+        assert turn.recorded_by_id is not None
+        by_person[(turn.meeting_id, turn.participant_id)].append(turn)
+        group = "internal" if kinds[turn.participant_id].is_internal else "external"
+        seconds[group].append((turn.ended_at - turn.started_at).total_seconds())
+    # One person's turns in one session never overlap (DATA.md).
+    for person_turns in by_person.values():
+        for earlier, later in zip(person_turns, person_turns[1:], strict=False):
+            assert earlier.ended_at <= later.started_at
+    # Officials speak longer at a time; many attendees never take the floor.
+    mean = {g: sum(v) / len(v) for g, v in seconds.items()}
+    assert mean["internal"] > 2 * mean["external"]
+    held_attendances = [key for key in arrived if key[0] in held]
+    assert len(by_person) < 0.5 * len(held_attendances)
+
+    assert process.population and process.population > 10_000
+    rows = compute_indicators(process.id, now)
+    share = {r.group: r for r in rows if r.code == "speaking_time_share"}
+    assert share[Group.INTERNAL].value is not None and share[Group.EXTERNAL].value is not None
+    assert share[Group.INTERNAL].value + share[Group.EXTERNAL].value == pytest.approx(1)
+    assert share[Group.INTERNAL].value > 0.5 and share[Group.INTERNAL].n >= 600
+    gini = next(r for r in rows if r.code == "speaking_gini")
+    assert gini.value is not None and 0 < gini.value < 1
+    reach = next(r for r in rows if r.code == "reach_per_1000")
+    assert reach.value is not None and 1 < reach.value < 50
+    # The officials' share of the speaking time raises the speaking row of official_dominance.
+    flags = compute_flags(process.id, now)
+    assert any(f.code == "official_dominance" and f.group == Group.INTERNAL for f in flags)
 
 
 def test_content_does_not_depend_on_the_time_of_day(db):

@@ -28,7 +28,6 @@ from pvplatform.indicators.store import flag_key
 from pvplatform.indicators.suppression import (
     MIN_K,
     PRIMARY,
-    SECONDARY,
     Cell,
     suppress,
 )

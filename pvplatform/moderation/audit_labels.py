@@ -42,6 +42,7 @@ ACTIONS = {
     "session.close": _l("Session closed"),
     "session.create": _l("Session created"),
     "session.paper_sheet": _l("Paper sign-in sheet recorded"),
+    "session.speaking_turn_delete": _l("Speaking turn deleted"),
     "session.update": _l("Session changed"),
     "stratum.create": _l("Population category added"),
     "stratum.delete": _l("Population category removed"),

@@ -143,34 +143,38 @@ class WalkInForm(FlaskForm):
 
 
 class SpeakingTurnForm(FlaskForm):
-    """A turn typed from the attendance list: who, when it started, how long it lasted."""
+    """A turn typed from the attendance list: who, when it started, how long it lasted.
+
+    Field names start with turn_ so that their ids stay unique on the session page (which has a
+    "minutes" field for the minutes of the meeting)."""
 
     # Choices are the session's attendees (set by the view); the service checks the person is
     # one, so a stale page gets a clear message rather than "not a valid choice".
-    participant_id = SelectField(_l("Who spoke"), coerce=optional_id, choices=[],
-                                 validate_choice=False,
-                                 validators=[NumberRange(min=1, max=MAX_ID,
-                                                         message=_l("Choose who spoke."))])
-    # Seconds first so that the form shows them; minutes alone are accepted too.
-    started_at = DateTimeLocalField(_l("Started at"), format=TURN_DATETIME_FORMATS,
+    turn_participant = SelectField(_l("Who spoke"), coerce=optional_id, choices=[],
+                                   validate_choice=False,
+                                   validators=[NumberRange(min=1, max=MAX_ID,
+                                                           message=_l("Choose who spoke."))])
+    # Shown to the second; minutes alone are accepted too.
+    turn_start = DateTimeLocalField(_l("Started at"), format=TURN_DATETIME_FORMATS,
                                     validators=[InputRequired(), reasonable_year],
                                     render_kw={"step": "1"})
-    minutes = IntegerField(_l("Minutes"), default=2,
-                           validators=[InputRequired(),
-                                       NumberRange(min=0, max=MAX_TURN_MINUTES)],
-                           render_kw={"min": "0", "max": str(MAX_TURN_MINUTES),
-                                      "inputmode": "numeric"})
-    seconds = IntegerField(_l("Seconds"), default=0,
-                           validators=[Optional(), NumberRange(min=0, max=59)],
-                           render_kw={"min": "0", "max": "59", "inputmode": "numeric"})
+    turn_minutes = IntegerField(_l("Duration (minutes)"), default=2,
+                                validators=[InputRequired(),
+                                            NumberRange(min=0, max=MAX_TURN_MINUTES)],
+                                render_kw={"min": "0", "max": str(MAX_TURN_MINUTES),
+                                           "inputmode": "numeric"})
+    turn_seconds = IntegerField(_l("Duration (seconds)"), default=0,
+                                validators=[Optional(), NumberRange(min=0, max=59)],
+                                render_kw={"min": "0", "max": "59", "inputmode": "numeric"})
 
     def duration_seconds(self) -> int:
-        return (self.minutes.data or 0) * 60 + (self.seconds.data or 0)
+        return (self.turn_minutes.data or 0) * 60 + (self.turn_seconds.data or 0)
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
-        if not self.minutes.errors and not self.seconds.errors and self.duration_seconds() <= 0:
-            self.minutes.errors.append(str(_l("A turn lasts at least one second.")))
+        if not self.turn_minutes.errors and not self.turn_seconds.errors \
+                and self.duration_seconds() <= 0:
+            self.turn_minutes.errors.append(str(_l("A turn lasts at least one second.")))
             ok = False
         return ok
 

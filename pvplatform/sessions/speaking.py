@@ -21,7 +21,6 @@ from sqlalchemy.orm import selectinload
 from pvplatform.auth.models import User
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
-from pvplatform.indicators import mark_dirty
 from pvplatform.moderation.audit import record_audit
 from pvplatform.participation.models import Participant
 from pvplatform.sessions.models import Attendance, Meeting, SpeakingTurn
@@ -129,7 +128,10 @@ def default_start(meeting: Meeting, now: datetime) -> datetime:
         sa.select(sa.func.max(SpeakingTurn.ended_at)).where(SpeakingTurn.meeting_id == meeting.id)
     )
     if latest is not None and start <= latest <= now - DEFAULT_TURN:
-        return latest
+        # To the next whole second: the form shows seconds, and the next turn must not start
+        # before this one ends (an imported turn may end mid-second).
+        whole = latest.replace(microsecond=0)
+        return whole if whole == latest else whole + timedelta(seconds=1)
     return start
 
 
@@ -168,11 +170,11 @@ def record_turn(meeting: Meeting, participant: Participant, started_at: datetime
     if started_at.tzinfo is None or ended_at.tzinfo is None:
         raise ValidationFailed(str(_l("Times must carry a time zone.")), field="started_at")
     if ended_at <= started_at:
-        raise ValidationFailed(str(_l("A turn must end after it starts.")), field="minutes")
+        raise ValidationFailed(str(_l("A turn must end after it starts.")), field="duration")
     if ended_at - started_at > timedelta(minutes=MAX_TURN_MINUTES):
         raise ValidationFailed(
             str(_l("A turn lasts at most %(minutes)s minutes.", minutes=MAX_TURN_MINUTES)),
-            field="minutes")
+            field="duration")
     if ended_at > now:
         raise ValidationFailed(
             str(_l("This turn would end in the future: record it once it has ended.")),
@@ -198,8 +200,6 @@ def record_turn(meeting: Meeting, participant: Participant, started_at: datetime
         raise InvalidState(
             str(_l("This turn overlaps another turn of %(name)s in this session: check the "
                    "times.", name=participant.name)), field="started_at") from None
-    # The stored flags follow the change (speaking time feeds official_dominance).
-    mark_dirty(meeting.process_id)
     return turn
 
 
@@ -229,7 +229,6 @@ def delete_turn(meeting: Meeting, turn: SpeakingTurn, *, by: User, now: datetime
                  })
     db.session.delete(turn)
     db.session.flush()
-    mark_dirty(meeting.process_id)
 
 
 def summary(meeting: Meeting) -> SpeakingSummary:

@@ -354,22 +354,13 @@ def _found_users(meeting: Meeting, find: str) -> list[User]:  # noqa: ARG001
     )
 
 
-def _speaking_turn_form(meeting: Meeting, attendees: list[Participant] | None = None,
-                        **kwargs: Any) -> SpeakingTurnForm:
-    form = SpeakingTurnForm(**kwargs)
-    people = speaking.attendees(meeting) if attendees is None else attendees
-    form.participant_id.choices = [(0, _("Choose a person"))] + [(p.id, p.name) for p in people]
-    return form
-
-
-def _fresh_speaking_turn_form(meeting: Meeting, attendees: list[Participant],
-                              now: datetime) -> SpeakingTurnForm:
+def _fresh_speaking_turn_form(meeting: Meeting, now: datetime) -> SpeakingTurnForm:
     start = utc_to_local(speaking.default_start(meeting, now), town_zone())
-    return _speaking_turn_form(meeting, attendees, formdata=None, data={
-        "participant_id": 0,
-        "started_at": start.replace(tzinfo=None, microsecond=0),
-        "minutes": 2,
-        "seconds": 0,
+    return SpeakingTurnForm(formdata=None, data={
+        "turn_participant": 0,
+        "turn_start": start.replace(tzinfo=None, microsecond=0),
+        "turn_minutes": 2,
+        "turn_seconds": 0,
     })
 
 
@@ -381,10 +372,10 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
                    turn_form: SpeakingTurnForm | None = None):
     now = utcnow()
     attendees = speaking.attendees(meeting)
-    if turn_form is not None:
-        # A refused form keeps what was typed; its list of people is today's.
-        turn_form.participant_id.choices = _speaking_turn_form(
-            meeting, attendees, formdata=None).participant_id.choices
+    # A refused form keeps what was typed; the people to choose from are the attendees now.
+    turn_form = turn_form or _fresh_speaking_turn_form(meeting, now)
+    turn_form.turn_participant.choices = [(0, _("Choose a person"))] + [
+        (p.id, p.name) for p in attendees]
     q = _search_term("q")
     find = _search_term("find")
     registrations = _registrations(meeting, q)
@@ -438,7 +429,7 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
         close_form=close_form or CloseForm(formdata=None),
         attendees=attendees,
         speaking=speaking.summary(meeting),
-        turn_form=turn_form or _fresh_speaking_turn_form(meeting, attendees, now),
+        turn_form=turn_form,
         turn_window=speaking.turn_window(meeting),
     ), status
 
@@ -556,23 +547,29 @@ def checkin(meeting_id: int):
     return _back_to_manage(meeting, "checkin")
 
 
+# The service's field names -> the form's (prefixed: unique ids on the session page).
+TURN_FIELDS = {"participant_id": "turn_participant", "started_at": "turn_start",
+               "duration": "turn_minutes"}
+
+
 @bp.post("/manage/sessions/<int:meeting_id>/speaking-turns")
 @login_required
 def record_turn(meeting_id: int):
     meeting = get_or_404(Meeting, meeting_id)
     # Whoever may check people in may say who had the floor.
     _require(permissions.can_check_in(current_user, meeting))
-    form = _speaking_turn_form(meeting)
+    form = SpeakingTurnForm()
     if not form.validate_on_submit():
         return _render_manage(meeting, status=422, turn_form=form)
     now = utcnow()
-    started_at = local_to_utc(form.started_at.data, town_zone())
+    started_at = local_to_utc(form.turn_start.data, town_zone())
     ended_at = started_at + timedelta(seconds=form.duration_seconds())
     try:
-        participant = speaking.get_participant(form.participant_id.data)
+        participant = speaking.get_participant(form.turn_participant.data)
         turn = speaking.record_turn(meeting, participant, started_at, ended_at,
                                     by=current_user, now=now)
     except DomainError as err:
+        err.field = TURN_FIELDS.get(err.field or "", err.field)
         return _refused(meeting, err, turn_form=form)
     seconds = speaking.turn_seconds(turn)
     name = participant.name
