@@ -10,10 +10,12 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from flask_babel import force_locale
 
 from pvplatform.db import utcnow
 from pvplatform.indicators import compute_indicators
 from pvplatform.indicators.flags import compute_flags
+from pvplatform.indicators.messages import evidence, within_chance
 from pvplatform.participation.importer import import_package
 from tests.examples import PULSE, TINY
 
@@ -23,6 +25,18 @@ JUNE = "2026-06-01T00:00:00Z"
 def url(process_id: int, as_of: str | None = None) -> str:
     query = f"?as_of={as_of}" if as_of else ""
     return f"/manage/processes/{process_id}/dashboard{query}"
+
+
+def words(p_value: float) -> str:
+    """The flags' evidence wording for a p-value, as the page in English says it."""
+    with force_locale("en"):
+        return str(evidence(p_value))
+
+
+def chance(p_value: float) -> str:
+    """The "within chance" wording for a p-value, as the page in English says it."""
+    with force_locale("en"):
+        return within_chance(p_value)
 
 
 def text(fragment: str) -> str:
@@ -74,15 +88,15 @@ def june(client, login_as, staff, pulse) -> str:
 
 def test_each_category_has_its_evidence_beside_its_ratio(june):
     # representation_p 0.001448 (Holm): below alpha, the flags' wording.
-    assert "very unlikely to be chance: p = 0.001" in evidence_row(june, "age_band", "18-29")
-    assert "very unlikely to be chance (p < 0.001)" in evidence_row(june, "district", "east")
+    assert words(0.001448) in evidence_row(june, "age_band", "18-29")
+    assert words(0.0) in evidence_row(june, "district", "east")
     # Off the expected range, but within chance (p 0.052272, 0.077933): shown as such.
     thirty = evidence_row(june, "age_band", "30-44")
-    assert "0.68" in thirty and "within chance: p = 0.05" in thirty
+    assert "0.68" in thirty and chance(0.052272) in thirty
     assert "under-represented, but within chance" in thirty and "warning" not in thirty
     north = evidence_row(june, "district", "north")
-    assert "0.73" in north and "within chance: p = 0.08" in north
-    assert "within chance: p = 1.00" in evidence_row(june, "age_band", "45-59")
+    assert "0.73" in north and chance(0.077933) in north
+    assert chance(1.0) in evidence_row(june, "age_band", "45-59")
     assert "evidence" in june.split('id="representativeness"')[1].split("</section>")[0].lower()
 
 
@@ -149,12 +163,12 @@ def test_perception_baseline_final_change_and_sign_test(june):
     internal = rows(part, 'data-value="trust" data-group="internal"')[0]
     assert "2.12 (n = 25)" in internal and "3.93 (n = 15)" in internal
     assert "+1.79 (n = 14)" in internal and "100%" in internal
-    assert "very unlikely to be chance (p < 0.001)" in internal
+    assert words(0.0) in internal
     external = rows(part, 'data-value="trust" data-group="external"')[0]
     assert "2.80 (n = 147)" in external and "2.11 (n = 91)" in external
     assert "-0.73 (n = 83)" in external and "57.8%" in external
     legitimacy = rows(part, 'data-value="legitimacy" data-group="external"')[0]
-    assert "-0.12 (n = 112)" in legitimacy and "within chance: p = 0.07" in legitimacy
+    assert "-0.12 (n = 112)" in legitimacy and chance(0.070394) in legitimacy
     # The value's label, never its code.
     assert ">Trust in institutions</th>" in part
 
@@ -249,10 +263,10 @@ def flag_items(fragment: str) -> list[str]:
 def test_dashboard_flags_show_their_evidence(june):
     items = flag_items(section(june, "flags"))
     young = next(i for i in items if "age_band: 18-29" in i and "Under-represented" in i)
-    assert "Evidence: very unlikely to be chance: p = 0.001" in young
+    assert "Evidence: " + words(0.001448) in young
     weak = [i for i in items if i.count("A weak public value is getting weaker")]
     assert len(weak) == 3
-    assert all("Evidence: very unlikely to be chance (p < 0.001)" in i for i in weak)
+    assert all("Evidence: " + words(0.0) in i for i in weak)
     assert any("Group: external" in i and "Public value: Trust in institutions" in i
                for i in weak)
     duality = [i for i in items if "Public value perceived in opposite ways" in i]
@@ -272,10 +286,10 @@ def test_flags_page_shows_p_values_labels_and_the_new_flag(client, login_as, sta
     assert len(weak) == 3
     trust = next(c for c in weak if "Public value: Trust in institutions" in c)
     assert "Group: external (residents and associations)" in trust
-    assert "Evidence: very unlikely to be chance (p < 0.001)" in trust
+    assert "Evidence: " + words(0.0) in trust
     assert "Raised ," in trust and "· p < 0.001" in trust  # the event's own p-value
     young = next(c for c in cards if "Under-represented category" in c and "18-29" in c)
-    assert "Evidence: very unlikely to be chance: p = 0.001" in young and "· p = 0.001" in young
+    assert "Evidence: " + words(0.001448) in young and "· p = 0.001" in young
     unanswered = next(c for c in cards if "Proposals without an answer" in c)
     assert "Evidence" not in unanswered and "· p" not in unanswered
     assert "Public value: trust" not in page  # labels, not codes

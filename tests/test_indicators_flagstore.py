@@ -677,3 +677,12 @@ def test_stored_flags_keep_their_evidence_in_their_history(app, db):
         assert (record.events[0].p_value is None) == (want is None)
     assert all(r.p_value is not None and r.p_value < 0.05 for r in statistical)
     assert all(r.p_value is None for r in records if r.code == "unanswered_proposals")
+
+
+def test_a_ratio_that_would_give_a_small_count_back_is_not_shown(app):
+    from pvplatform.indicators.messages import Count, Guarded, phrase
+
+    message = phrase("%(count)s came (ratio %(ratio)s)", count=Count(4),
+                     ratio=Guarded("0.15", 4))
+    assert message.render(k=5) == "fewer than 5 came (ratio not shown)"
+    assert message.render(k=3) == "4 came (ratio 0.15)"

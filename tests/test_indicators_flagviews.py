@@ -13,6 +13,7 @@ from pvplatform.auth.models import Role
 from pvplatform.db import utcnow
 from pvplatform.indicators import store
 from pvplatform.indicators import thresholds as settings
+from pvplatform.indicators.messages import evidence
 from pvplatform.indicators.models import FlagEvent, FlagEventKind, FlagRecord, ProcessThreshold
 from pvplatform.moderation.models import AuditLog
 from pvplatform.notifications.models import Notification
@@ -129,7 +130,8 @@ def test_checking_attendees_in_through_the_ui_raises_and_clears_flags(
     assert "Under-represented category" in html and "Category not reached" in html
     # The evidence of the flag, and of each event of its history; none for "not reached".
     card = unescape(html.split("Under-represented category")[1].split('<li class="flag-card')[0])
-    assert "Evidence:</strong> unlikely to be chance: p = 0.027" in card
+    assert f"Evidence:</strong> {evidence(under.p_value)}" in card
+    assert "p = 0.027" in card
     assert "· p < 0.001" in card
     not_reached = html.split("Category not reached")[1].split('<li class="flag-card')[0]
     assert "Evidence:" not in not_reached and "· p " not in not_reached

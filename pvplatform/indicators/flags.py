@@ -23,7 +23,14 @@ from pvplatform.indicators.engine import (
     speaking_share,
 )
 from pvplatform.indicators.facts import Facts, association_absences, gather
-from pvplatform.indicators.messages import Count, Phrase, evidence, phrase, plural_phrase
+from pvplatform.indicators.messages import (
+    Count,
+    Guarded,
+    Phrase,
+    evidence,
+    phrase,
+    plural_phrase,
+)
 from pvplatform.indicators.rows import FlagRow, Group, IndicatorRow, Severity, ratio, round6
 from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
 
@@ -64,7 +71,8 @@ def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             keys = {"dimension": dim.dimension, "category": cat.category}
             words = {"dimension": _dimension(facts, dim.dimension),
                      "category": _category(facts, dim.dimension, cat.category),
-                     "ratio": f"{cat.ratio:.2f}", "count": Count(cat.count),
+                     "ratio": Guarded(f"{cat.ratio:.2f}", cat.count),
+                     "count": Count(cat.count),
                      "expected": f"{expected:.1f}"}
             if cat.count == 0:
                 # Five or more expected and none came: the absence is itself the evidence.

@@ -8,7 +8,8 @@ language, with counts of people that the suppression rule hides when they are sm
 
 `phrase` and `plural_phrase` are extraction keywords (Makefile, tests/test_i18n.py), so every
 message id reaches the catalogues. Parameters are numbers, strings, nested phrases (a group's
-label, the evidence sentence) or `Count`s (people: "fewer than 5" when between 1 and k-1).
+label, the evidence sentence), `Count`s (people: "fewer than 5" when between 1 and k-1) or
+`Guarded` figures (hidden with the count they would give back).
 """
 
 from __future__ import annotations
@@ -23,13 +24,22 @@ from flask_babel import lazy_gettext as _l
 
 from pvplatform.indicators.suppression import current_k, is_small
 
-_MSGID, _PLURAL, _PARAMS, _COUNT = "_msgid", "_plural", "_params", "_count"
+_MSGID, _PLURAL, _PARAMS, _COUNT, _GUARDED = "_msgid", "_plural", "_params", "_count", "_guarded"
 
 
 @dataclass(frozen=True)
 class Count:
     """A number of people: shown as "fewer than k" when it is between 1 and k-1."""
 
+    n: int
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A figure that would give a small count back (a ratio beside an expected count): shown
+    only when that count may be."""
+
+    text: str
     n: int
 
 
@@ -65,6 +75,8 @@ def _encode(value: Any) -> Any:
         return value.to_json()
     if isinstance(value, Count):
         return {_COUNT: int(value.n)}
+    if isinstance(value, Guarded):
+        return {_GUARDED: value.text, _COUNT: int(value.n)}
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -82,6 +94,9 @@ def _decode(value: Any, k: int) -> Any:
         if _MSGID in value:
             return render_message(str(value[_MSGID]), value.get(_PLURAL),
                                   value.get(_PARAMS) or {}, k=k)
+        if _GUARDED in value:
+            n = int(value.get(_COUNT) or 0)
+            return gettext("not shown") if is_small(n, k) else value[_GUARDED]
         if _COUNT in value:
             n = int(value[_COUNT])
             return gettext("fewer than %(k)s", k=k) if is_small(n, k) else n
@@ -127,7 +142,7 @@ def within_chance(p_value: float | None) -> str:
     """The words shown beside a category whose gap is not beyond chance."""
     if p_value is None:
         return ""
-    return gettext("within chance: p = %(p)s", p=f"{p_value:.2f}")
+    return gettext("within chance: p = %(p)s", p=f"{p_value:.3f}")
 
 
 # ---------------------------------------------------------------- titles
