@@ -17,11 +17,11 @@ from sqlalchemy.orm import aliased
 
 from pvplatform.auth.models import Association
 from pvplatform.core.lookup import valid_id
+from pvplatform.core.sql import binary_order, seconds_between
 from pvplatform.errors import NotFound
 from pvplatform.extensions import db
 from pvplatform.feedback.models import Perception, PublicValue, Wave
 from pvplatform.indicators.sets import ProcessSets
-from pvplatform.indicators.sql import binary_order, seconds_between
 from pvplatform.participation.models import (
     INTERNAL_KINDS,
     AttendanceSnapshot,

@@ -31,11 +31,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from pvplatform.core.sql import binary_order
 from pvplatform.extensions import db
 from pvplatform.indicators.engine import check_instant
 from pvplatform.indicators.rows import IndicatorRow, ratio
 from pvplatform.indicators.sets import ProcessSets
-from pvplatform.indicators.sql import binary_order
 from pvplatform.participation.models import Dimension, Stratum
 from pvplatform.sessions.models import Meeting
 

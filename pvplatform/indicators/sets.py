@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from pvplatform.indicators.sql import binary_order
+from pvplatform.core.sql import binary_order
 from pvplatform.proposals.models import Comment, Proposal, Vote
 from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
 

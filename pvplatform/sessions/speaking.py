@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from pvplatform.auth.models import User
+from pvplatform.core.sql import seconds_between
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.moderation.audit import record_audit
@@ -232,30 +233,35 @@ def delete_turn(meeting: Meeting, turn: SpeakingTurn, *, by: User, now: datetime
 
 
 def summary(meeting: Meeting) -> SpeakingSummary:
+    """The session's turns, with each speaker's ended turns and seconds added up in SQL."""
     turns = list(db.session.scalars(
         sa.select(SpeakingTurn)
         .where(SpeakingTurn.meeting_id == meeting.id)
         .options(selectinload(SpeakingTurn.participant).selectinload(Participant.user))
         .order_by(SpeakingTurn.started_at, SpeakingTurn.id)
     ))
-    result = SpeakingSummary(turns=turns)
-    totals: dict[int, SpeakerTotal] = {}
-    for turn in turns:
-        seconds = turn_seconds(turn)
-        if seconds is None:
-            result.running += 1
-            continue
-        total = totals.setdefault(turn.participant_id, SpeakerTotal(turn.participant))
-        total.turns += 1
-        total.seconds += seconds
+    result = SpeakingSummary(turns=turns, running=sum(1 for t in turns if t.ended_at is None))
+    per_speaker = db.session.execute(
+        sa.select(SpeakingTurn.participant_id, sa.func.count(),
+                  sa.func.sum(seconds_between(SpeakingTurn.ended_at, SpeakingTurn.started_at)))
+        .where(SpeakingTurn.meeting_id == meeting.id, SpeakingTurn.ended_at.is_not(None))
+        .group_by(SpeakingTurn.participant_id)
+    ).all()
+    people = {t.participant_id: t.participant for t in turns}
+    for participant_id, count, seconds in per_speaker:
+        total = SpeakerTotal(people[participant_id], int(count), float(seconds or 0.0))
+        result.speakers.append(total)
         if total.internal:
-            result.internal_seconds += seconds
+            result.internal_seconds += total.seconds
         else:
-            result.external_seconds += seconds
-    result.speakers = sorted(totals.values(),
-                             key=lambda t: (-t.seconds, t.participant.name.casefold(),
-                                            t.participant.id))
-    attended = set(db.session.scalars(
-        sa.select(Attendance.participant_id).where(Attendance.meeting_id == meeting.id)))
-    result.silent_attendees = len(attended - set(totals))
+            result.external_seconds += total.seconds
+    result.speakers.sort(key=lambda t: (-t.seconds, t.participant.name.casefold(),
+                                        t.participant.id))
+    result.silent_attendees = int(db.session.scalar(
+        sa.select(sa.func.count()).select_from(Attendance).where(
+            Attendance.meeting_id == meeting.id,
+            Attendance.participant_id.not_in(
+                sa.select(SpeakingTurn.participant_id).where(
+                    SpeakingTurn.meeting_id == meeting.id,
+                    SpeakingTurn.ended_at.is_not(None))))) or 0)
     return result

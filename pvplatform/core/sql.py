@@ -1,4 +1,5 @@
-"""The SQL expressions that SQLite and PostgreSQL spell differently, behind one name each."""
+"""The SQL expressions that SQLite and PostgreSQL spell differently, behind one name each (used by
+the indicator engine and by features that add up durations)."""
 
 from __future__ import annotations
 
