@@ -48,6 +48,31 @@ def test_wal_busy_timeout_and_foreign_keys_on_every_connection(file_app):
         _db.engine.dispose()
 
 
+def test_every_new_engine_is_configured_even_when_an_old_ones_id_comes_back(tmp_path):
+    """Engines are created and collected (one per test app): a new engine that happens to get a
+    collected one's id() must still be configured. It once was not, and read in rollback-journal
+    mode without a busy timeout: a page behind a writer's lock answered 503 now and then."""
+    import gc
+
+    from pvplatform.core.sqlite import configure_sqlite
+
+    seen: set[int] = set()
+    reused = False
+    for i in range(60):
+        engine = sa.create_engine(f"sqlite:///{tmp_path / f'e{i}.sqlite'}")
+        reused = reused or id(engine) in seen
+        seen.add(id(engine))
+        configure_sqlite(engine, busy_timeout_ms=250)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal", i
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 250, i
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1, i
+        engine.dispose()
+        del engine
+        gc.collect()
+    assert reused, "no id came back: the case this test is about did not happen"
+
+
 def _comment_count() -> int:
     from pvplatform.proposals.models import Comment
 
@@ -75,6 +100,8 @@ def test_locked_database_answers_503_with_retry_after_and_writes_nothing(file_ap
     _db.session.remove()
 
     holder = sqlite3.connect(_db.engine.url.database, timeout=0, isolation_level=None)
+    # In rollback-journal mode the lock below would stop readers too: say so, not a flaky 503.
+    assert holder.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     holder.execute("BEGIN EXCLUSIVE")  # another process's writer holds the write lock
     try:
         started = time.monotonic()

@@ -16,6 +16,7 @@ transaction boundaries, savepoints included, are the database's (SQLAlchemy's do
 from __future__ import annotations
 
 import sqlite3
+import weakref
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -23,7 +24,11 @@ from sqlalchemy import event
 DEFAULT_BUSY_TIMEOUT_MS = 15_000
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-_configured: set[int] = set()
+# The engines already configured, held weakly. Not their id(): an engine disposed and collected
+# leaves its id free for the next one, which would then be taken as configured and run without
+# WAL, busy timeout or foreign keys (seen: a test app's engine reading in rollback-journal mode
+# behind a writer's lock, answering 503).
+_configured: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 
 
 _READ_ONLY_FLAG = "pv_sqlite_reads_only"
@@ -48,9 +53,9 @@ def _begin_statement() -> str:
 
 
 def configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
-    if engine.dialect.name != "sqlite" or id(engine) in _configured:
+    if engine.dialect.name != "sqlite" or engine in _configured:
         return
-    _configured.add(id(engine))
+    _configured.add(engine)
     timeout = int(busy_timeout_ms)
 
     @event.listens_for(engine, "connect")

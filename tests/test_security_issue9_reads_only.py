@@ -1,0 +1,54 @@
+"""SECURITY.md, Requests: "GET never changes data", measured at the database: no page a person
+opens (every GET route of the application, as each role) sends an INSERT, UPDATE or DELETE.
+
+A page that wrote would queue behind any writer's lock (SQLite) and answer 503 while the
+database is busy, where a page that only reads goes on reading (WAL).
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import PASSWORD, STAFF_PASSWORD, FreshGlobalsClient
+from tests.route_params import build_world, url_for_rule
+from tests.test_access_policy import ARGUMENT_OVERRIDES, _endpoints
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# Reading someone's demographics is itself recorded (SECURITY.md, Votes and records: every
+# demographics read writes one audit row): these pages write that row and nothing else.
+AUDITED_READS = frozenset({"participation.my_demographics"})
+
+
+@pytest.mark.parametrize("role", ("anonymous", "citizen", "staff", "evaluator", "admin"))
+def test_no_page_writes(app, db, role):
+    world = build_world()
+    client = FreshGlobalsClient(app, app.response_class, use_cookies=True)
+    if role != "anonymous":
+        password = PASSWORD if role == "citizen" else STAFF_PASSWORD
+        response = client.post("/auth/login", data={"email": world["emails"][role],
+                                                     "password": password})
+        assert response.status_code == 302
+    written: list[str] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        if statement.lstrip().upper().startswith(WRITES):
+            written.append(statement.split("\n")[0][:80])
+
+    gets = [rule for rule, method in _endpoints(app)
+            if method == "GET" and rule.endpoint != "static"]
+    assert len(gets) > 50
+    problems = []
+    sa.event.listen(db.engine, "before_cursor_execute", watch)
+    try:
+        for rule in gets:
+            url = url_for_rule(app, rule, world, ARGUMENT_OVERRIDES.get(rule.endpoint))
+            written.clear()
+            status = client.get(url).status_code
+            if rule.endpoint in AUDITED_READS:
+                written[:] = [w for w in written if not w.startswith("INSERT INTO audit_log")]
+            if written:
+                problems.append(f"{role} GET {rule.endpoint} ({status}) wrote: {written[:3]}")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", watch)
+    assert not problems, "\n".join(problems)
