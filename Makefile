@@ -104,7 +104,8 @@ bench: $(VENV_STAMP)
 		echo "no benchmark yet (bench/run.py)"; \
 	fi
 
-# Production-like serving. Set DATABASE_URL, SECRET_KEY and PV_CONFIG=production behind HTTPS.
+# Production-like serving. Set DATABASE_URL, SECRET_KEY, PV_BASE_URL and PV_CONFIG=production
+# behind HTTPS.
 serve-gunicorn: $(VENV_STAMP) translations db
 	PV_CONFIG=$(PV_CONFIG) $(BIN)/gunicorn -w $(GUNICORN_WORKERS) -b $(GUNICORN_BIND) \
 		--access-logfile - wsgi:app

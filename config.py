@@ -64,6 +64,14 @@ class Config:
     # talking to the app directly must not choose its own address by sending the header.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     RATELIMIT_HEADERS_ENABLED = True
+    # The platform's public address (https://participation.town.example): links in e-mails
+    # are built from it, never from the request's Host header. Required in production;
+    # development and tests fall back on SERVER_NAME or http://127.0.0.1:5000.
+    PV_BASE_URL = os.environ.get("PV_BASE_URL", "").strip()
+    PV_BASE_URL_REQUIRED = False
+    # Host names answered besides PV_BASE_URL's (comma-separated, `.town.example` for its
+    # subdomains); any other Host header gets a 400. Becomes Flask's TRUSTED_HOSTS.
+    PV_TRUSTED_HOSTS = os.environ.get("PV_TRUSTED_HOSTS", "")
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_FROM = os.environ.get("MAIL_FROM", "pvplatform@localhost")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
@@ -85,6 +93,7 @@ class DevelopmentConfig(Config):
 
 
 class ProductionConfig(Config):
+    PV_BASE_URL_REQUIRED = True
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 

@@ -20,6 +20,9 @@ def create_app(config: object | str | None = None) -> Flask:
         instance_path=str(PACKAGE_DIR.parent / "instance"),
     )
     app.config.from_object(_config_object(config))
+    from pvplatform.core.base_url import init_base_url
+
+    init_base_url(app)  # refuses to start without a safe public address in production
     trusted_proxies = int(app.config.get("TRUSTED_PROXIES", 0))
     if trusted_proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies,  # type: ignore[method-assign]
@@ -73,6 +76,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from pvplatform.auth import membership_views  # noqa: F401 - routes on auth_bp, auth_admin_bp
     from pvplatform.auth.views import admin_bp as auth_admin_bp
     from pvplatform.auth.views import bp as auth_bp
     from pvplatform.core.views import bp as core_bp
@@ -105,6 +109,9 @@ def register_blueprints(app: Flask) -> None:
     from pvplatform.participation.import_views import bp as imports_bp
 
     app.register_blueprint(imports_bp)
+    from pvplatform.auth.unblock import bp as login_unblock_bp
+
+    app.register_blueprint(login_unblock_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

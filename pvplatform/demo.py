@@ -19,7 +19,7 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
-from pvplatform.auth.models import Association, Role, User
+from pvplatform.auth.models import Association, AssociationStatus, Role, User
 from pvplatform.auth.passwords import hash_password
 from pvplatform.db import utcnow
 from pvplatform.extensions import db
@@ -777,7 +777,8 @@ class _Builder:
 
     def accounts(self, process: Process) -> None:
         self.associations = [Association(name=name, description=description,
-                                         created_at=self.days_ago(400, 900))
+                                         created_at=self.days_ago(400, 900),
+                                         status=AssociationStatus.APPROVED)
                              for name, description in ASSOCIATIONS]
         db.session.add_all(self.associations)
         db.session.flush()
@@ -787,7 +788,9 @@ class _Builder:
                         display_name=login.name, role=login.role, locale="fr",
                         created_at=internal_since)
             if login.role == Role.ASSOCIATION:
+                # An approved member, and the contact who decides the requests to join.
                 user.association_id = self.associations[ASSO_JARDINS].id
+                user.association_contact = True
             if login.role in (Role.CITIZEN, Role.ASSOCIATION):
                 user.created_at = self.at(-64, time(20, 15))
             self.logins[login.role] = user

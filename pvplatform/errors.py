@@ -134,6 +134,8 @@ def register_errorhandlers(app: Flask) -> None:
             429: _l("Too many requests"),
         }
         message = str(messages.get(err.code or 500, err.description or ""))
+        if err.code == 429 and getattr(getattr(err, "limit", None), "error_message", None):
+            message = str(err.description)  # a limit that says why (sign-up: accounts per hour)
         title = str(titles.get(err.code or 500, err.name))
         response = error_response(err.code or 500, title, message)
         if err.code == 429:

@@ -1,6 +1,6 @@
 """Imports every feature's models so that the metadata (and Alembic) knows all tables."""
 
-from pvplatform.auth.models import Association, Role, User
+from pvplatform.auth.models import Association, MembershipRequest, Role, User
 from pvplatform.feedback.models import Perception, PublicValue, Wave
 from pvplatform.indicators.models import FlagEvent, FlagRecord, ProcessThreshold
 from pvplatform.ledger.models import AbsenceKind, AbsenceReason, AbsenceRequest
@@ -50,6 +50,7 @@ __all__ = [
     "Invitation",
     "LocalTarget",
     "Meeting",
+    "MembershipRequest",
     "ModerationAction",
     "Notification",
     "Participant",

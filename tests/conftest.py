@@ -49,7 +49,7 @@ _database_per_worker()
 # Imported after the call above: config.py reads the per-worker database URL.
 from config import TestConfig
 from pvplatform import create_app
-from pvplatform.auth.models import Association, Role, User
+from pvplatform.auth.models import Association, AssociationStatus, Role, User
 from pvplatform.auth.passwords import hash_password
 from pvplatform.db import utcnow
 from pvplatform.extensions import db as _db
@@ -246,8 +246,9 @@ class Factory:
         _db.session.commit()
         return user
 
-    def association(self, name: str | None = None) -> Association:
-        assoc = Association(name=name or f"Association {self._next()}")
+    def association(self, name: str | None = None, *,
+                    status: AssociationStatus = AssociationStatus.APPROVED) -> Association:
+        assoc = Association(name=name or f"Association {self._next()}", status=status)
         _db.session.add(assoc)
         _db.session.commit()
         return assoc

@@ -41,6 +41,8 @@ ARGUMENTS = {
     "dimension_id": "dimension_id",
     "stratum_id": "stratum_id",
     "flag_id": "flag_id",
+    "membership_request_id": "membership_request_id",
+    "attendance_id": "walk_in_attendance_id",
 }
 
 
@@ -57,6 +59,13 @@ def build_world() -> dict[str, Any]:
         "citizen": f.user("citizen"),
         "association": f.user("association", association=association),
     }
+    # associations: the member is its contact; the citizen asks to join it
+    users["association"].association_contact = True
+    from pvplatform.auth.models import MembershipRequest
+
+    membership_request = MembershipRequest(user_id=users["citizen"].id,
+                                           association_id=association.id, requested_at=utcnow())
+    db.session.add(membership_request)
     process = f.process()
     meeting = f.meeting(process, starts_at=utcnow() + timedelta(days=3))
     author = participant_for(users["citizen"])
@@ -90,7 +99,19 @@ def build_world() -> dict[str, Any]:
     stratum = Stratum(process_id=process.id, dimension="age_band", category="18-29",
                       label="18-29 ans", population_share=1.0)
     db.session.add_all([dimension, stratum])
+    # sessions: a walk-in without an account, and the phone link staff would show them
+    from flask import current_app
+
+    from pvplatform.participation.services import create_walk_in
+    from pvplatform.sessions.models import Attendance, AttendanceMode
+    from pvplatform.sessions.services import walk_in_link_token
+
+    walk_in = Attendance(meeting_id=meeting.id, participant_id=create_walk_in("Passant").id,
+                         mode=AttendanceMode.IN_PERSON, walk_in=True)
+    db.session.add(walk_in)
     db.session.commit()
+    walk_in_token = walk_in_link_token(walk_in, secret_key=current_app.config["SECRET_KEY"],
+                                       now=utcnow())
     # indicators: a stored flag (added after the commit that refreshes flags, so that it stays)
     from pvplatform.indicators.models import FlagRecord
 
@@ -111,6 +132,7 @@ def build_world() -> dict[str, Any]:
         "comment_id": comment.id,
         "citizen_id": users["citizen"].id,
         "member_id": users["association"].id,
+        "membership_request_id": membership_request.id,
         "association_id": association.id,
         "target_id": target.id,
         "registration_id": registration.id,
@@ -122,6 +144,8 @@ def build_world() -> dict[str, Any]:
         "reset_token": "not-a-valid-reset-token",
         "dimension_id": dimension.id,
         "stratum_id": stratum.id,
+        "walk_in_attendance_id": walk_in.id,
+        "walk_in_token": walk_in_token,
     }
 
 

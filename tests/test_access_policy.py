@@ -23,6 +23,7 @@ STAFF = frozenset({"staff", "admin"})
 ANSWERING = frozenset({"elected", "staff", "admin"})
 ADMIN = frozenset({"admin"})
 AUTHOR = frozenset({"citizen"})  # the world's proposals and draft are the citizen's
+CONTACT = frozenset({"association"})  # the world's association member is its contact
 
 POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("static", "GET"): ALL,
@@ -62,6 +63,18 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("auth_admin.association_detail", "GET"): STAFF,
     ("auth_admin.add_member", "POST"): STAFF,
     ("auth_admin.remove_member", "POST"): STAFF,
+    # associations: approval of new ones and of members (the world's association member is its
+    # contact, and a resident's request to join it waits)
+    ("auth_admin.decide_association", "POST"): STAFF,
+    ("auth_admin.set_contact", "POST"): STAFF,
+    ("auth_admin.membership_requests", "GET"): STAFF,
+    ("auth_admin.decide_membership", "POST"): STAFF,
+    ("auth.request_membership", "GET"): PARTICIPANTS,
+    ("auth.request_membership", "POST"): PARTICIPANTS,
+    ("auth.withdraw_membership_request", "POST"): PARTICIPANTS,
+    ("auth.leave_association", "POST"): PARTICIPANTS,
+    ("auth.association_contact", "GET"): CONTACT,
+    ("auth.contact_decision", "POST"): CONTACT,
     # processes
     ("processes.home", "GET"): ALL,
     ("processes.detail", "GET"): ALL,
@@ -96,6 +109,11 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("sessions.close", "POST"): STAFF,
     ("sessions.record_turn", "POST"): STAFF,
     ("sessions.delete_turn", "POST"): STAFF,
+    ("sessions.walk_in_qr", "GET"): STAFF,
+    # a walk-in's one-time phone link (a valid token; anyone holding it, but no evaluator)
+    ("sessions.walk_in_demographics", "GET"): ALL - {"evaluator"},
+    ("sessions.walk_in_demographics", "POST"): ALL - {"evaluator"},
+    ("login_unblock.unblock", "POST"): STAFF,
     # proposals
     ("proposals.index", "GET"): ALL,
     ("proposals.detail", "GET"): ALL,
@@ -113,7 +131,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("proposals.answer", "POST"): ANSWERING,
     ("proposals.add_update", "POST"): ANSWERING,
     # moderation and notifications
-    ("moderation.report", "POST"): LOGGED_IN,
+    ("moderation.report", "POST"): PARTICIPANTS | ADMIN,  # never an evaluator: they only read
     ("moderation.queue", "GET"): STAFF,
     ("moderation.hide", "POST"): STAFF,
     ("moderation.restore", "POST"): STAFF,
@@ -161,11 +179,23 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("ledger.answer", "POST"): AUTHOR,
 }
 
+# Evaluators read and take no part: the only writes the table may grant them are on their own
+# account (signing in and out, profile, password, e-mail, language, notifications, their data,
+# deleting the account). A new route that lets them write anything else fails
+# test_evaluator_writes_only_their_own_account, whatever the table says.
+EVALUATOR_SELF_SERVICE = frozenset({
+    "auth.login", "auth.logout", "auth.reauth", "auth.register", "auth.reset_request",
+    "auth.reset_password", "auth.edit_profile", "auth.change_password", "auth.change_email",
+    "core.set_language", "notifications.mark_read", "privacy.my_data", "privacy.delete_account",
+})
+
 # Routes that act on someone's own object use the world's draft rather than its published proposal.
 ARGUMENT_OVERRIDES = {
     "proposals.edit": {"proposal_id": "draft_id"},
     "proposals.publish": {"proposal_id": "draft_id"},
     "auth_admin.remove_member": {"user_id": "member_id"},
+    "auth_admin.set_contact": {"user_id": "member_id"},
+    "sessions.walk_in_demographics": {"token": "walk_in_token"},
 }
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -190,6 +220,13 @@ def test_every_endpoint_is_in_the_policy_table(app):
     assert not missing, f"endpoints without a policy: {missing}"
     stale = set(POLICY) - {(r.endpoint, m) for r, m in _endpoints(app)}
     assert not stale, f"policy rows for endpoints that no longer exist: {sorted(stale)}"
+
+
+def test_evaluator_writes_only_their_own_account(app):
+    writes = sorted(f"{rule.endpoint} {method}" for rule, method in _endpoints(app)
+                    if method != "GET" and "evaluator" in POLICY.get((rule.endpoint, method), ())
+                    and rule.endpoint not in EVALUATOR_SELF_SERVICE)
+    assert not writes, f"evaluators may only read, yet the policy lets them write: {writes}"
 
 
 def _login(client, email: str, password: str) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from pvplatform.auth.models import Association, Role, User
+from pvplatform.auth.models import (
+    Association,
+    AssociationStatus,
+    MembershipDecision,
+    MembershipRequest,
+    Role,
+    User,
+)
 from pvplatform.moderation.models import AuditLog
 from pvplatform.participation.models import Participant
 
@@ -52,13 +59,18 @@ def test_register_citizen_logs_in_and_lands_in_my_space(client, db):
 
 
 def test_register_with_existing_association(client, db, factory):
+    """A request to join, not a membership: the person stays a citizen until someone approves
+    (tests/test_security_issue9_associations*.py)."""
     association = factory.association("Vélo Villeneuve")
     response = client.post("/auth/register", data=form(
         represents_association="y", association_id=str(association.id)))
     assert response.status_code == 302
     user = only_user(db)
-    assert user.role == Role.ASSOCIATION
-    assert user.association_id == association.id
+    assert user.role == Role.CITIZEN
+    assert user.association_id is None
+    request = db.session.scalars(sa.select(MembershipRequest)).one()
+    assert (request.user_id, request.association_id, request.decision) == (
+        user.id, association.id, MembershipDecision.PENDING)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Association)) == 1
 
 
@@ -69,10 +81,12 @@ def test_register_with_new_association(client, db):
     user = only_user(db)
     association = db.session.scalars(sa.select(Association)).one()
     assert association.name == "Jardins partagés"
-    assert user.role == Role.ASSOCIATION and user.association_id == association.id
-    audit = db.session.scalars(sa.select(AuditLog)).one()
-    assert (audit.action, audit.actor_id, audit.target_id) == (
-        "association.create", user.id, association.id)
+    assert association.status == AssociationStatus.PENDING
+    assert user.role == Role.CITIZEN and user.association_id is None
+    audit = db.session.scalars(sa.select(AuditLog).order_by(AuditLog.id)).all()
+    assert [(a.action, a.actor_id) for a in audit] == [
+        ("association.create", user.id), ("association.member_request", user.id)]
+    assert audit[0].target_id == association.id
 
 
 def test_role_injection_is_ignored(client, db):

@@ -686,3 +686,15 @@ def test_a_ratio_that_would_give_a_small_count_back_is_not_shown(app):
                      ratio=Guarded("0.15", 4))
     assert message.render(k=5) == "fewer than 5 came (ratio not shown)"
     assert message.render(k=3) == "4 came (ratio 0.15)"
+
+
+def test_withdrawing_demographics_asks_for_a_refresh_of_the_persons_processes(db, factory):
+    """The withdrawal deletes in bulk, which the ORM events do not see: it says so itself."""
+    from pvplatform.indicators.autorefresh import HINTS_KEY, PARTICIPANT
+    from pvplatform.participation.demographics import withdraw
+
+    person = factory.participant(kind="citizen")
+    db.session.commit()
+    withdraw(person, now=utcnow())
+    assert person.id in db.session.info.get(HINTS_KEY, {}).get(PARTICIPANT, set())
+    db.session.rollback()

@@ -162,3 +162,66 @@ def test_upgrade_and_downgrade_with_the_demo_loaded(tmp_path):
         assert before["speaking_turns"] > 0
         db.session.remove()
         db.engine.dispose()
+
+
+V2_HEAD = "ef6e9a21e422"  # before association approval (issue 9)
+
+
+def test_association_approval_keeps_existing_associations_and_members(empty_databases):
+    """Associations and members of before stay approved; the downgrade drops what only the new
+    revision can hold (requests; associations never approved that nothing points at)."""
+    for url in empty_databases:
+        app = make_app(SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            from pvplatform.extensions import db
+
+            upgrade(revision=V2_HEAD)
+            for statement in (
+                "INSERT INTO associations (id, name, description, created_at) VALUES "
+                "(1, 'Les Amis du Parc', '', '2026-01-01 00:00:00+00')",
+                "INSERT INTO users (id, email, display_name, role, association_id, "
+                "session_token, created_at) VALUES (1, 'rep@example.org', 'Rep', "
+                "'association', 1, 'token', '2026-01-01 00:00:00+00')",
+                "INSERT INTO participants (id, kind, user_id, association_id, created_at) "
+                "VALUES (1, 'association', 1, 1, '2026-01-01 00:00:00+00')",
+            ):
+                db.session.execute(sa.text(statement))
+            db.session.commit()
+            upgrade()
+            assert db.session.execute(sa.text(
+                "SELECT status FROM associations")).scalars().all() == ["approved"]
+            assert db.session.execute(sa.text(
+                "SELECT role, association_id, association_contact FROM users")).one() == (
+                "association", 1, False)
+            assert db.session.execute(sa.text(
+                "SELECT kind, association_id FROM participants")).one() == ("association", 1)
+            # New rows: pending unless said otherwise; a request of the new revision.
+            db.session.execute(sa.text(
+                "INSERT INTO associations (id, name, description, created_at) VALUES "
+                "(2, 'Nouvelle', '', '2026-02-01 00:00:00+00')"))
+            db.session.execute(sa.text(
+                "INSERT INTO users (id, email, display_name, role, session_token, created_at) "
+                "VALUES (2, 'new@example.org', 'New', 'citizen', 't2', "
+                "'2026-02-01 00:00:00+00')"))
+            db.session.execute(sa.text(
+                "INSERT INTO association_requests (user_id, association_id, requested_at, "
+                "decision, reason) VALUES (2, 2, '2026-02-01 00:00:00+00', 'pending', '')"))
+            db.session.commit()
+            assert db.session.scalar(sa.text(
+                "SELECT status FROM associations WHERE id = 2")) == "pending"
+            with pytest.raises(sa.exc.IntegrityError):  # one pending request per person
+                db.session.execute(sa.text(
+                    "INSERT INTO association_requests (user_id, association_id, requested_at, "
+                    "decision, reason) VALUES (2, 1, '2026-02-02 00:00:00+00', 'pending', '')"))
+            db.session.rollback()
+            downgrade(revision=V2_HEAD)
+            assert db.session.execute(sa.text(
+                "SELECT id FROM associations")).scalars().all() == [1]
+            assert db.session.execute(sa.text(
+                "SELECT association_id FROM users ORDER BY id")).scalars().all() == [1, None]
+            db.session.rollback()  # end the read: SQLite would keep showing its snapshot
+            upgrade()
+            assert db.session.execute(sa.text(
+                "SELECT status FROM associations")).scalars().all() == ["approved"]
+            db.session.remove()
+            db.engine.dispose()

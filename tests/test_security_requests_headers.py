@@ -97,8 +97,11 @@ def test_hsts_in_production_only():
     class Production(ProductionConfig):
         SQLALCHEMY_DATABASE_URI = "sqlite://"
         SECRET_KEY = "production-like-test-key"  # noqa: S105
+        PV_BASE_URL = "https://participation.town.example"
 
-    production = create_app(Production).test_client().get("/healthz")
+    production = create_app(Production).test_client().get(
+        "/healthz", base_url="https://participation.town.example")
+    assert production.status_code == 200
     hsts = production.headers.get("Strict-Transport-Security", "")
     assert hsts.startswith("max-age=")
     assert int(hsts.split("=", 1)[1].split(";")[0]) >= 31_536_000  # at least one year

@@ -308,9 +308,13 @@ def test_join_window(db, factory, world):
         services.register(m, p, now=utcnow())
     db.session.commit()
 
+    # Before the start the link opens, but nobody is counted present yet.
     assert services.join_online(soon, p, now=utcnow()) == soon.online_url
+    assert count(db, Attendance, Attendance.meeting_id == soon.id) == 0
+    started = soon.starts_at + timedelta(minutes=1)
+    assert services.join_online(soon, p, now=started) == soon.online_url
     # Joining again (a second tab) keeps one attendance.
-    assert services.join_online(soon, p, now=utcnow()) == soon.online_url
+    assert services.join_online(soon, p, now=started) == soon.online_url
     db.session.commit()
     att = db.session.scalar(sa.select(Attendance).where(Attendance.meeting_id == soon.id))
     assert att.mode == AttendanceMode.ONLINE and att.checked_in_by_id is None

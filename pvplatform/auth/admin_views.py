@@ -12,12 +12,22 @@ from pvplatform.auth import permissions, services
 from pvplatform.auth.forms import (
     AdminCreateUserForm,
     AssociationForm,
+    ContactForm,
+    DecisionForm,
     MemberForm,
+    RevokeForm,
     RoleChangeForm,
     UserFilterForm,
     role_label,
 )
-from pvplatform.auth.models import Association, Role, User
+from pvplatform.auth.models import (
+    Association,
+    AssociationStatus,
+    MembershipDecision,
+    MembershipRequest,
+    Role,
+    User,
+)
 from pvplatform.core.form_views import show_domain_error, submit_form
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.pagination import page_arg
@@ -149,8 +159,17 @@ def _association_list(form: AssociationForm, status: int = 200):
                 .group_by(User.association_id)
             )
         }
+    waiting = db.session.scalar(
+        sa.select(sa.func.count()).select_from(MembershipRequest)
+        .join(User, User.id == MembershipRequest.user_id)
+        .where(MembershipRequest.decision == MembershipDecision.PENDING,
+               User.deleted_at.is_(None))) or 0
+    pending_associations = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Association)
+        .where(Association.status == AssociationStatus.PENDING)) or 0
     return render_template("admin/associations.html", pagination=pagination, form=form,
-                           counts=counts), status
+                           counts=counts, waiting=waiting,
+                           pending_associations=pending_associations), status
 
 
 @admin_bp.get("/associations")
@@ -179,14 +198,29 @@ def create_association():
     return redirect(url_for("auth_admin.association_detail", association_id=association.id))
 
 
-def _render_association(association: Association, form: MemberForm, status: int = 200):
+def render_association(association: Association, *, status: int = 200,
+                       form: MemberForm | None = None, decision_form: DecisionForm | None = None,
+                       contact_form: ContactForm | None = None):
+    """The association's page: its status (and the decision while pending), members, requests
+    waiting for a decision; a refused form is shown again with its errors."""
+    from pvplatform.auth import membership
+
     members = db.session.scalars(
         sa.select(User)
         .where(User.association_id == association.id)
         .order_by(User.display_name, User.id)
     ).all()
-    return render_template("admin/association_detail.html", association=association,
-                           members=members, form=form), status
+    if contact_form is not None and contact_form.errors:
+        flash(_("Choose whether the member is the association's contact."), "error")
+    return render_template(
+        "admin/association_detail.html", association=association, members=members,
+        form=form or MemberForm(formdata=None), requests=membership.pending_requests(association),
+        association_form=decision_form or DecisionForm(formdata=None),
+        blank=DecisionForm(formdata=None)), status
+
+
+def _render_association(association: Association, form: MemberForm, status: int = 200):
+    return render_association(association, status=status, form=form)
 
 
 @admin_bp.get("/associations/<int:association_id>")
@@ -223,7 +257,12 @@ def remove_member(association_id: int, user_id: int):
     _require(permissions.can_manage_associations(current_user))
     association = get_or_404(Association, association_id)
     user = get_or_404(User, user_id)
-    services.remove_member(association, user, actor=current_user, now=utcnow())
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        flash(_("The reason is too long or contains characters that are not allowed."), "error")
+        return _render_association(association, MemberForm(formdata=None), 422)
+    services.remove_member(association, user, actor=current_user, now=utcnow(),
+                           reason=form.reason.data)
     db.session.commit()
     flash(_("%(name)s is no longer a member of %(association)s.", name=user.display_name,
             association=association.name), "success")

@@ -216,3 +216,48 @@ class AssociationForm(FlaskForm):
 
 class MemberForm(FlaskForm):
     email = _email_field(_l("E-mail of the person's account"))
+
+
+# ---------------------------------------------------------------- association membership
+
+def _optional_reason_field(label=None) -> TextAreaField:
+    return TextAreaField(label or _l("Reason"), filters=[clean_text],
+                         validators=[Optional(), Length(max=MAX_REASON), no_control_characters])
+
+
+class MembershipRequestForm(FlaskForm):
+    """A person asks to join an approved association (choices set by the view)."""
+
+    association_id = SelectField(_l("Association"), choices=[], validate_choice=True,
+                                 validators=[DataRequired()])
+
+
+class DecisionForm(FlaskForm):
+    """Approve or refuse (an association, or a request to join one); a refusal says why."""
+
+    decision = SelectField(_l("Decision"), validators=[DataRequired()])
+    reason = _optional_reason_field(_l("Reason (required to refuse; the person reads it)"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.decision.choices = [choice("approve", str(_l("Approve"))),
+                                 choice("refuse", str(_l("Refuse")))]
+
+    @property
+    def approves(self) -> bool:
+        return self.decision.data == "approve"
+
+
+class RevokeForm(FlaskForm):
+    reason = _optional_reason_field(_l("Reason (optional; the person reads it)"))
+
+
+class ContactForm(FlaskForm):
+    """Staff designate a member as the association's contact, or stop."""
+
+    contact = SelectField(_l("Contact of the association"), validators=[DataRequired()])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.contact.choices = [choice("yes", str(_l("Designate as contact"))),
+                                choice("no", str(_l("No longer the contact")))]

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 PARTICIPATING_ROLES = (Role.CITIZEN, Role.ASSOCIATION, Role.STAFF, Role.ELECTED)
 MANAGING_ROLES = (Role.STAFF, Role.ADMIN)
 ANSWERING_ROLES = (Role.ELECTED, Role.STAFF, Role.ADMIN)
+# Evaluators only read: they take no part and write no participation or content data (reports,
+# proposals, comments, votes, registrations, attendance, feedback, demographics, absence answers).
+# No predicate granting such a write lets them through; their own account (profile, password,
+# e-mail, language, notifications, data download, deletion) is all they change.
+# Acting as oneself beyond taking part (reporting content, answering one's own absence question):
+# the participants, and administrators (who may hold a participant row, and moderate anyway).
+ACTING_ROLES = (*PARTICIPATING_ROLES, Role.ADMIN)
 
 
 def _role(user: Any) -> Role | None:
@@ -49,7 +56,31 @@ def can_manage_process(user: Any, process: Any = None) -> bool:  # noqa: ARG001
 
 
 def can_manage_associations(user: Any) -> bool:
+    """Approve or refuse associations and membership requests, revoke members, name contacts."""
     return is_staff(user)
+
+
+def is_association_contact(user: Any, association: Any = None) -> bool:
+    """The member an association designates as its contact (of an approved association; of
+    `association` when given)."""
+    own = getattr(user, "association", None)
+    return (
+        can_participate(user)
+        and bool(getattr(user, "association_contact", False))
+        and own is not None and own.is_approved
+        and (association is None or own.id == getattr(association, "id", None))
+    )
+
+
+def can_decide_membership(user: Any, association: Any) -> bool:
+    """Decide a request to join `association`: staff, or that association's contact."""
+    return is_staff(user) or is_association_contact(user, association)
+
+
+def can_speak_for_association(user: Any) -> bool:
+    """Propose on behalf of an association: an approved member of an approved association."""
+    own = getattr(user, "association", None)
+    return can_participate(user) and own is not None and own.is_approved
 
 
 def can_manage_sessions(user: Any, process: Any = None) -> bool:  # noqa: ARG001
@@ -58,6 +89,12 @@ def can_manage_sessions(user: Any, process: Any = None) -> bool:  # noqa: ARG001
 
 def can_check_in(user: Any, meeting: Any = None) -> bool:  # noqa: ARG001
     return is_staff(user)
+
+
+def can_use_walk_in_link(user: Any) -> bool:
+    """Give a walk-in's demographics through the one-time link staff showed them: whoever holds
+    the link, signed in or not (it names the attendance), but never an evaluator."""
+    return _role(user) != Role.EVALUATOR
 
 
 def can_participate(user: Any) -> bool:
@@ -112,7 +149,12 @@ def can_post_update(user: Any, proposal: Any = None) -> bool:  # noqa: ARG001
 
 
 def can_report(user: Any) -> bool:
-    return is_authenticated(user)
+    return _role(user) in ACTING_ROLES
+
+
+def can_answer_absence(user: Any, absence_request: Any = None) -> bool:  # noqa: ARG001
+    """Answer "why did you not come?" (the view checks that the question is theirs)."""
+    return _role(user) in ACTING_ROLES
 
 
 def can_moderate(user: Any, process: Any = None) -> bool:  # noqa: ARG001

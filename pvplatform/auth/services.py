@@ -10,14 +10,20 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from pvplatform.auth.models import Association, Role, User, new_session_token
+from pvplatform.auth.models import (
+    Association,
+    AssociationStatus,
+    Role,
+    User,
+    new_session_token,
+)
 from pvplatform.auth.passwords import (
     hash_password,
     is_common_password,
     needs_rehash,
     verify_password,
 )
-from pvplatform.errors import InvalidState, NotFound, ValidationFailed
+from pvplatform.errors import InvalidState, ValidationFailed
 from pvplatform.extensions import db
 
 MIN_PASSWORD = 12
@@ -230,10 +236,12 @@ def _normalise_name(name: str) -> str:
 
 
 def find_association_by_name(name: str) -> Association | None:
+    """An approved or pending association of this name (a refused one frees its name)."""
     wanted = _normalise_name(name).lower()
     return db.session.scalar(
         sa.select(Association)
-        .where(sa.func.lower(Association.name) == wanted)
+        .where(sa.func.lower(Association.name) == wanted,
+               Association.status != AssociationStatus.REFUSED)
         .order_by(Association.id)
         .limit(1)
     )
@@ -241,11 +249,15 @@ def find_association_by_name(name: str) -> Association | None:
 
 def register_account(*, email: str, password: str, display_name: str, locale: str | None,
                      now: datetime, association_id: int | None = None,
-                     new_association_name: str | None = None) -> User:
-    """Self-registration: a citizen, or an association's representative (existing or new one).
+                     new_association_name: str | None = None, link: str = "") -> User:
+    """Self-registration: always a citizen. Someone who says they represent an association
+    asks to join it (an existing approved one, or a new one that waits for staff): they become
+    its member only when staff or the association's contact approve (`auth.membership`).
 
-    The role is decided here from what the person says, never taken from the request.
+    The role is decided here, never taken from the request.
     """
+    from pvplatform.auth import membership
+
     if association_id is not None and new_association_name:
         raise ValidationFailed(
             str(_l("Choose an existing association or type a new name, not both.")),
@@ -257,23 +269,29 @@ def register_account(*, email: str, password: str, display_name: str, locale: st
     association: Association | None = None
     created_association = False
     if association_id is not None:
-        association = db.session.get(Association, association_id)
+        # Only an approved association can be picked: a pending one is not in the list.
+        association = membership.approved_association(association_id)
         if association is None:
             raise ValidationFailed(str(_l("This association does not exist.")),
                                    field="association_id")
     elif new_association_name:
-        if find_association_by_name(new_association_name) is not None:
+        existing = find_association_by_name(new_association_name)
+        if existing is not None and existing.is_approved:
             raise ValidationFailed(
                 str(_l("This association is already registered: choose it in the list.")),
                 field="new_association",
             )
-        association = Association(name=_normalise_name(new_association_name), created_at=now)
+        if existing is not None:
+            raise ValidationFailed(
+                str(_l("An association with this name is waiting for approval by the town "
+                       "hall.")), field="new_association")
+        association = Association(name=_normalise_name(new_association_name), created_at=now,
+                                  status=AssociationStatus.PENDING)
         db.session.add(association)
         db.session.flush()
         created_association = True
-    role = Role.ASSOCIATION if association is not None else Role.CITIZEN
-    user = create_account(email=email, password=password, display_name=display_name, role=role,
-                          actor=None, association_id=association.id if association else None)
+    user = create_account(email=email, password=password, display_name=display_name,
+                          role=Role.CITIZEN, actor=None)
     user.locale = locale if locale in LOCALES else None
     user.created_at = now
     if created_association and association is not None:
@@ -282,6 +300,9 @@ def register_account(*, email: str, password: str, display_name: str, locale: st
         row = record_audit(user, "association.create", "association", association.id,
                            details={"name": association.name, "via": "registration"})
         row.created_at = now
+    if association is not None:
+        membership.request_membership(user, association, now=now, link=link,
+                                      _founding=created_association)
     return user
 
 
@@ -332,8 +353,9 @@ def create_association(*, name: str, description: str, actor: User, now: datetim
     if find_association_by_name(name) is not None:
         raise ValidationFailed(str(_l("An association with this name already exists.")),
                                field="name")
+    # Staff create it: approved at once.
     association = Association(name=_normalise_name(name), description=description.strip(),
-                              created_at=now)
+                              created_at=now, status=AssociationStatus.APPROVED)
     db.session.add(association)
     db.session.flush()
     row = record_audit(actor, "association.create", "association", association.id,
@@ -343,42 +365,15 @@ def create_association(*, name: str, description: str, actor: User, now: datetim
 
 
 def add_member(association: Association, *, email: str, actor: User, now: datetime) -> User:
-    """Attaches an account to an association; a citizen becomes its representative."""
-    from pvplatform.moderation.audit import record_audit
-    from pvplatform.participation.services import sync_participant
+    """Staff attach an account to an approved association (see `membership.add_member`)."""
+    from pvplatform.auth import membership
 
-    user = find_by_email(email)
-    if user is None or not user.is_active:
-        raise ValidationFailed(str(_l("No account uses this e-mail.")), field="email")
-    if user.association_id == association.id:
-        raise InvalidState(str(_l("This person is already a member of this association.")))
-    if user.association_id is not None:
-        raise InvalidState(str(_l("This person already belongs to another association: "
-                                  "detach them from it first.")))
-    old_role = user.role
-    user.association_id = association.id
-    if user.role == Role.CITIZEN:
-        user.role = Role.ASSOCIATION
-    row = record_audit(actor, "association.member_add", "user", user.id,
-                       details={"association_id": association.id, "from": old_role.value,
-                                "to": user.role.value})
-    row.created_at = now
-    sync_participant(user)
-    return user
+    return membership.add_member(association, find_by_email(email), actor=actor, now=now)
 
 
-def remove_member(association: Association, user: User, *, actor: User, now: datetime) -> None:
-    from pvplatform.moderation.audit import record_audit
-    from pvplatform.participation.services import sync_participant
+def remove_member(association: Association, user: User, *, actor: User, now: datetime,
+                  reason: str | None = None) -> None:
+    """Staff revoke a membership (see `membership.remove_member`)."""
+    from pvplatform.auth import membership
 
-    if user.association_id != association.id:
-        raise NotFound()
-    old_role = user.role
-    user.association_id = None
-    if user.role == Role.ASSOCIATION:
-        user.role = Role.CITIZEN
-    row = record_audit(actor, "association.member_remove", "user", user.id,
-                       details={"association_id": association.id, "from": old_role.value,
-                                "to": user.role.value})
-    row.created_at = now
-    sync_participant(user)
+    membership.remove_member(association, user, actor=actor, now=now, reason=reason)

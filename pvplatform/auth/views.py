@@ -10,6 +10,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -34,11 +35,22 @@ from pvplatform.auth.forms import (
     ResetRequestForm,
     role_label,
 )
-from pvplatform.auth.models import Association, User
+from pvplatform.auth.membership import approved_associations
+from pvplatform.auth.models import User
 from pvplatform.auth.session_policy import load_user, mark_fresh, start_session
-from pvplatform.auth.throttle import address_limits, credential_limits, password_check_limits
+from pvplatform.auth.throttle import (
+    begin_login_attempt,
+    lift_login_waits,
+    mark_account_created,
+    password_check_limits,
+    reset_link_limits,
+    reset_request_limits,
+    retry_message,
+    signup_limits,
+)
 from pvplatform.auth.view_helpers import sensitive_account_page
 from pvplatform.core import mail
+from pvplatform.core.base_url import external_url
 from pvplatform.core.form_views import form_page, submit_form
 from pvplatform.core.forms import choice
 from pvplatform.core.lookup import valid_id
@@ -64,15 +76,23 @@ def _helpers() -> dict:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@credential_limits
 def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
+        # Failed attempts only are counted, per (account, address) and per address.
+        attempt = begin_login_attempt(form.email.data)
+        if attempt.refused:
+            form.form_errors.append(retry_message(attempt.retry_after))
+            response = make_response(render_template("auth/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(attempt.retry_after)
+            return response
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
+            attempt.succeeded()
             start_session(user, remember=bool(form.remember.data))
             db.session.commit()
             return redirect(safe_next(form.next.data))
+        attempt.failed()
         form.form_errors.append(_("E-mail or password is incorrect."))
     return form_page("auth/login.html", form)
 
@@ -89,13 +109,13 @@ def logout():
 
 
 def _association_choices() -> list:
-    rows = db.session.execute(
-        sa.select(Association.id, Association.name).order_by(Association.name, Association.id)
-    )
+    # Approved associations only: one named at sign-up appears once staff approve it.
+    rows = db.session.execute(approved_associations())
     return [choice("", _("Choose your association")), *(choice(str(i), name) for i, name in rows)]
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@signup_limits
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("auth.my_space"))
@@ -114,13 +134,20 @@ def register():
             now=utcnow(),
             association_id=valid_id(form.association_id.data) if represents else None,
             new_association_name=form.new_association.data if represents else None,
+            link=url_for("auth.association_contact"),
         )
 
     outcome = submit_form(form, register_account, refusals=DomainError)
     if outcome.accepted:
         db.session.commit()
+        mark_account_created()
         start_session(outcome.result)
-        flash(_("Welcome! Your account is ready."), "success")
+        if form.represents_association.data:
+            flash(_("Welcome! Your account is ready. Your request to represent the association "
+                    "is waiting for a decision: until then you take part as a resident."),
+                  "success")
+        else:
+            flash(_("Welcome! Your account is ready."), "success")
         return redirect(url_for("auth.my_space"))
     return render_template("auth/register.html", form=form), outcome.status
 
@@ -272,7 +299,8 @@ def change_email():
 # ---------------------------------------------------------------- password reset
 
 def _send_reset_link(user: User, token: str) -> None:
-    link = url_for("auth.reset_password", token=token, _external=True)
+    # From PV_BASE_URL, never from the Host header: the link carries a valid token.
+    link = external_url("auth.reset_password", token=token)
     if not mail.mail_enabled():
         if current_app.config.get("LOG_MAIL_LINKS"):
             log.info("no mail server: password reset link for account %s: %s", user.id, link)
@@ -286,7 +314,7 @@ def _send_reset_link(user: User, token: str) -> None:
 
 
 @bp.route("/reset", methods=["GET", "POST"])
-@credential_limits
+@reset_request_limits
 def reset_request():
     """Asks for a reset link. Known and unknown addresses get the same answer."""
     form = ResetRequestForm()
@@ -300,7 +328,7 @@ def reset_request():
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
-@address_limits
+@reset_link_limits
 def reset_password(token: str):
     """Sets a new password from a mailed link; every session of the account ends."""
     secret_key = current_app.config["SECRET_KEY"]
@@ -315,6 +343,8 @@ def reset_password(token: str):
     ), refusals=DomainError)
     if outcome.accepted:
         db.session.commit()
+        # The mailbox's owner chose a new password: failed logins of the old one are forgotten.
+        lift_login_waits(outcome.result.email, this_address=False)
         logout_user()
         session.clear()
         flash(_("Your password is changed and every session of your account has ended. "

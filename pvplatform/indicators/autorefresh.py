@@ -56,6 +56,15 @@ def mark_dirty(process_id: int, session: Session | None = None) -> None:
     _hint(session, PROCESS, process_id)
 
 
+def mark_participant_dirty(participant_id: int, session: Session | None = None) -> None:
+    """The same for a bulk change of one person's categories: every process they took part in."""
+    if session is None:
+        from pvplatform.extensions import db
+
+        session = db.session()
+    _hint(session, PARTICIPANT, participant_id)
+
+
 def queue_mail(session: Session, to: str, subject: str, body: str) -> None:
     """An e-mail to send once the transaction has committed (never for a rolled-back change)."""
     session.info.setdefault(MAIL_KEY, []).append((to, subject, body))

@@ -32,6 +32,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from pvplatform.auth.models import Role, User
+from pvplatform.core.base_url import absolute_url
 from pvplatform.core.lookup import valid_id
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
@@ -222,7 +223,6 @@ def _tell_staff(process_id: int, alerts: list[FlagRecord]) -> None:
 def _queue_alert_mail(title: str, staff: list[User], alerts: list[FlagRecord], link: str) -> None:
     if not has_app_context() or not current_app.config.get("MAIL_SERVER"):
         return
-    base = str(current_app.config.get("PV_BASE_URL", "") or "").rstrip("/")
     default_locale = current_app.config.get("BABEL_DEFAULT_LOCALE", "fr")
     for user in staff:
         if not user.email:
@@ -233,7 +233,7 @@ def _queue_alert_mail(title: str, staff: list[User], alerts: list[FlagRecord], l
                                process=title)
             parts = [f"{flag_title(r.code)}\n{render_flag_message(r)}" for r in alerts]
             body = "\n\n".join(parts) + "\n\n" + gettext("See the flags: %(link)s",
-                                                          link=base + link)
+                                                          link=absolute_url(link))
         queue_mail(db.session(), user.email, subject, body)
 
 

@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 
 from pvplatform.auth import permissions
 from pvplatform.auth.models import User
+from pvplatform.core.base_url import external_url
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.mail import mail_enabled, send_mail
 from pvplatform.core.pagination import page_arg
@@ -170,8 +171,7 @@ def _mail_requests(title: str, asked: dict[int, int]) -> int:
     for participant_id, user in users:
         if not user.email:
             continue
-        link = url_for("ledger.answer", absence_request_id=asked[participant_id],
-                       _external=True)
+        link = external_url("ledger.answer", absence_request_id=asked[participant_id])
         with force_locale(user.locale or default):
             subject = _("Why could you not come to %(title)s?", title=title)
             body = _("Hello %(name)s,\n\nWe would like to understand what kept you from the "
@@ -191,7 +191,7 @@ def _mail_requests(title: str, asked: dict[int, int]) -> int:
 @bp.route("/me/absence/<int:absence_request_id>", methods=["GET", "POST"])
 @login_required
 def answer(absence_request_id: int):
-    if not permissions.is_authenticated(current_user):
+    if not permissions.can_answer_absence(current_user):
         abort(403)
     row = get_or_404(AbsenceRequest, absence_request_id)
     row = services.request_for(row.id, current_user)

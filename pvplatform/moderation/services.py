@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from pvplatform.auth import permissions
 from pvplatform.auth.models import User
 from pvplatform.core.lookup import valid_id
-from pvplatform.errors import InvalidState, NotFound, ValidationFailed
+from pvplatform.errors import InvalidState, NotAllowed, NotFound, ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.moderation.audit import record_audit
 from pvplatform.moderation.models import (
@@ -77,7 +77,10 @@ def _check_reason(reason: str | None) -> str:
 
 def report(target_type: str | TargetType, target_id: Any, reporter: User, reason: str, *,
            now: datetime) -> Report:
-    """A report of something the reporter can see; one open report per person and target."""
+    """A report of something the reporter can see; one open report per person and target.
+    Only those `permissions.can_report` lets through (never an evaluator, who only reads)."""
+    if not permissions.can_report(reporter):
+        raise NotAllowed()
     target = find_target(target_type, target_id)
     if not is_visible_to(target, reporter):
         raise NotFound()

@@ -1,5 +1,5 @@
-"""Reports (any logged-in user), the moderation queue and hide / restore (staff), and the
-read-only audit log."""
+"""Reports (participants and administrators, never evaluators), the moderation queue and
+hide / restore (staff), and the read-only audit log."""
 
 from __future__ import annotations
 

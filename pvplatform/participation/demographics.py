@@ -221,6 +221,9 @@ def delete_dimension(dimension: Dimension, *, actor: Any, now: datetime) -> None
         .where(Stratum.process_id == dimension.process_id, Stratum.dimension == dimension.code)
         .execution_options(synchronize_session="fetch")
     )
+    from pvplatform.indicators.autorefresh import mark_dirty
+
+    mark_dirty(dimension.process_id)  # a bulk delete: the ORM events do not see it
     record_audit(actor, "dimension.delete", "dimension", dimension.id,
                  process_id=dimension.process_id, details={"code": dimension.code})
     db.session.delete(dimension)
@@ -661,4 +664,77 @@ def withdraw(participant: Participant, *, now: datetime) -> WithdrawResult:
         .values(withdrawn_at=now)
         .execution_options(synchronize_session="fetch")
     ).rowcount
+    # Bulk statements bypass the ORM events that keep stored flags in step: say it explicitly.
+    from pvplatform.indicators.autorefresh import mark_participant_dirty
+
+    mark_participant_dirty(participant.id)
     return WithdrawResult(attributes or 0, snapshots or 0, consents or 0)
+
+
+# ---------------------------------------------------------------- walk-ins (no account)
+
+def walk_in_answers(answers: Mapping[str, str | None],
+                    questions: Sequence[Question]) -> dict[str, str]:
+    """The answers a walk-in gave ({dimension: category}), checked against the questions of the
+    session's process; "prefer not to say" (None or "") is no answer. Stores nothing."""
+    allowed = {q.code: {c for c, _label in q.choices} for q in questions}
+    given: dict[str, str] = {}
+    for dimension, category in answers.items():
+        if dimension not in allowed:
+            raise ValidationFailed(_("This question is not asked at the moment."))
+        if category:
+            if category not in allowed[dimension]:
+                raise ValidationFailed(_("This answer is not one of the choices."),
+                                       field=dimension)
+            given[dimension] = category
+    return given
+
+
+def save_walk_in_answers(participant: Participant, given: Mapping[str, str],
+                         asked: Iterable[str], *, text_version: str, now: datetime,
+                         attendance_id: int | None = None) -> SaveResult:
+    """Stores the consented answers of a person without an account (checked by
+    `walk_in_answers`; the caller has the consent): a question asked but not answered removes
+    the earlier answer, as "prefer not to say" does on the profile page. The consent record
+    names what the person was told (`text_version`). With `attendance_id`, that attendance's
+    snapshot follows the answers for the questions asked, and no other attendance's."""
+    asked = sorted(set(asked))
+    existing = {a.dimension: a for a in db.session.scalars(
+        sa.select(ParticipantAttribute)
+        .where(ParticipantAttribute.participant_id == participant.id,
+               ParticipantAttribute.dimension.in_(asked))
+        .order_by(ParticipantAttribute.id))}
+    stored = removed = 0
+    for dimension in asked:
+        category = given.get(dimension)
+        row = existing.get(dimension)
+        if category is None:
+            if row is not None:
+                db.session.delete(row)
+                removed += 1
+        elif row is None:
+            db.session.add(ParticipantAttribute(participant_id=participant.id,
+                                                dimension=dimension, category=category,
+                                                consented_at=now, updated_at=now))
+            stored += 1
+        elif row.category != category:
+            row.category = category
+            row.consented_at = now
+            row.updated_at = now
+            stored += 1
+    if given:
+        db.session.add(ConsentRecord(participant_id=participant.id, purpose=CONSENT_PURPOSE,
+                                     given_at=now, text_version=text_version))
+    if attendance_id is not None and asked:
+        db.session.execute(
+            sa.delete(AttendanceSnapshot)
+            .where(AttendanceSnapshot.attendance_id == attendance_id,
+                   AttendanceSnapshot.dimension.in_(asked))
+            .execution_options(synchronize_session="fetch")
+        )
+        db.session.add_all(
+            AttendanceSnapshot(attendance_id=attendance_id, dimension=dimension,
+                               category=category)
+            for dimension, category in sorted(given.items()))
+    db.session.flush()
+    return SaveResult(stored, removed, bool(given))

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from pvplatform.auth.models import Association
+from pvplatform.auth.models import Association, AssociationStatus
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.feedback.models import Perception, PublicValue
@@ -598,9 +598,11 @@ class _Store:
             db.session.execute(sa.insert(Dimension), [
                 {"process_id": pid, "code": code, "label": code, "position": position,
                  "placeholder_shares": False} for position, code in enumerate(codes)])
+        # The municipality's own data: its associations are approved.
         self._load("associations", Association,
-                   ("name", "description", "created_at", "external_ref"),
-                   lambda r: (r[1], "", now, r[0]), id_index=0)
+                   ("name", "description", "created_at", "external_ref", "status"),
+                   lambda r: (r[1], "", now, r[0], AssociationStatus.APPROVED.value),
+                   id_index=0)
         associations = self.ids["associations"]
 
         def opt(ids: dict[str, int], ref: str | None) -> int | None:

@@ -5,15 +5,18 @@ day it is created: every row with a foreign key to the person's user or particip
 (except columns listed in ACTED_ON_OTHERS), and so are rows of tables without any person column
 that hang below one of those rows (the snapshot of an attendance, the goals of a proposal).
 
-Deletion blanks the identity and keeps the pseudonymous participation records (votes,
-attendances and their snapshots, contributions, registrations, answers to surveys, consents):
-every indicator of every process stays what it was (SECURITY.md, Privacy).
+Deletion blanks the identity, gives up what the person still held for the future (seats in
+sessions that have not started, consents, the consented demographic answers) and keeps the
+pseudonymous record of what they already did (votes, attendances with the categories recorded at
+check-in, contributions, past registrations, answers to surveys): the figures of every process up
+to the deletion stay what they were (SECURITY.md, Privacy; details in `delete_account`).
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -40,6 +43,7 @@ ACTED_ON_OTHERS = frozenset({
     ("invitations", "invited_by_id"),
     ("absence_requests", "created_by_id"),
     ("speaking_turns", "recorded_by_id"),
+    ("association_requests", "decided_by_id"),
 })
 # Accountability records stay with the institution; their details name other people's objects.
 NOT_EXPORTED = frozenset({"audit_log"})
@@ -171,14 +175,105 @@ def _other_active_admins(user: User) -> int:
     ) or 0
 
 
+@dataclass
+class Released:
+    """What a deleted account stopped holding (counts only: they go into the audit row)."""
+
+    registrations_cancelled: int = 0
+    consents_withdrawn: int = 0
+    attributes_deleted: int = 0
+    snapshots_deleted: int = 0
+
+
+def _release_participation(participant: Participant, *, now: datetime) -> Released:
+    """Gives up what the person held for the future; keeps what the indicators already counted.
+
+    - Registrations to sessions that have not started (`starts_at > now`, as
+      `sessions.services.is_started`) are cancelled at `now`: the seat goes back to others and
+      staff no longer expect them. Registrations of sessions already started are history (a
+      no-show is one) and stay as they are.
+    - Every active consent record (any purpose) is withdrawn at `now`.
+    - Their demographic answers (participant_attributes) are deleted: they were given under that
+      consent, and a person who is gone has no profile.
+    - Attendance snapshots, the categories copied at check-in, are the pseudonymous record the
+      indicators count attendees by (INDICATORS.md: an attendee's categories are those of their
+      latest snapshot at or before T). Those of sessions already started are kept, like votes, so
+      that no figure up to now changes; those of sessions not started yet were never counted by
+      any figure (a session counts once started) and are deleted.
+
+    The one figure that moves, as the deletion page says: an active participant who never
+    attended had the categories of their answers (INDICATORS.md); in the active_* figures they
+    now count as "unknown", for any date (answers keep no history), as after a withdrawal of
+    consent. Keeping answers given under a consent that is withdrawn is not an option.
+
+    Unlike `participation.demographics.withdraw` (which deletes every snapshot and uses bulk
+    statements), rows are changed through the ORM so that stored risk flags follow in this
+    transaction (indicators.autorefresh). Someone who wants their past snapshots gone too can
+    withdraw their consent first.
+    """
+    from pvplatform.participation.models import (
+        AttendanceSnapshot,
+        ConsentRecord,
+        ParticipantAttribute,
+    )
+    from pvplatform.sessions.models import Attendance, Meeting, Registration
+
+    not_started = sa.select(Meeting.id).where(Meeting.starts_at > now)
+    released = Released()
+    for registration in db.session.scalars(
+            sa.select(Registration)
+            .where(Registration.participant_id == participant.id,
+                   Registration.cancelled_at.is_(None), Registration.meeting_id.in_(not_started))
+            .order_by(Registration.id)).all():
+        registration.cancelled_at = now
+        released.registrations_cancelled += 1
+    for consent in db.session.scalars(
+            sa.select(ConsentRecord)
+            .where(ConsentRecord.participant_id == participant.id,
+                   ConsentRecord.withdrawn_at.is_(None))
+            .order_by(ConsentRecord.id)).all():
+        consent.withdrawn_at = now
+        released.consents_withdrawn += 1
+    for attribute in db.session.scalars(
+            sa.select(ParticipantAttribute)
+            .where(ParticipantAttribute.participant_id == participant.id)
+            .order_by(ParticipantAttribute.id)).all():
+        db.session.delete(attribute)
+        released.attributes_deleted += 1
+    for snapshot in db.session.scalars(
+            sa.select(AttendanceSnapshot)
+            .join(Attendance, Attendance.id == AttendanceSnapshot.attendance_id)
+            .where(Attendance.participant_id == participant.id,
+                   Attendance.meeting_id.in_(not_started))
+            .order_by(AttendanceSnapshot.id)).all():
+        db.session.delete(snapshot)
+        released.snapshots_deleted += 1
+    return released
+
+
+def _withdraw_membership_request(user: User, *, now: datetime) -> None:
+    """A request to join an association dies with the account (nobody is left to join)."""
+    from pvplatform.auth.models import MembershipDecision, MembershipRequest
+
+    for row in db.session.scalars(
+            sa.select(MembershipRequest)
+            .where(MembershipRequest.user_id == user.id,
+                   MembershipRequest.decision == MembershipDecision.PENDING)).all():
+        row.decision = MembershipDecision.WITHDRAWN
+        row.decided_at = now
+        row.decided_by_id = user.id
+
+
 def delete_account(user: User, *, password: str, now: datetime) -> None:
     """Blanks the identity, ends every session and frees the e-mail; records stay pseudonymous.
 
     Kept: the participant row (kind and association: the groups indicators count in), votes,
-    registrations, attendances and their demographic snapshots, proposals, comments, survey
-    answers, consents, reports and official answers. Removed: e-mail, name, password,
-    language, the link to an association, and the notifications (messages to a person who is
-    gone).
+    attendances and the demographic snapshots of sessions already started, registrations of
+    sessions already started, proposals, comments, survey answers, reports, official answers and
+    consent records (withdrawn: they prove what was consented, and when). Removed: e-mail, name,
+    password, language, the link to an association, the notifications (messages to a person who
+    is gone), and what `_release_participation` gives up: seats in sessions not started yet,
+    active consents, demographic answers.
     """
     from pvplatform.notifications.models import Notification
 
@@ -191,8 +286,10 @@ def delete_account(user: User, *, password: str, now: datetime) -> None:
     participant = db.session.scalar(
         sa.select(Participant).where(Participant.user_id == user.id).order_by(Participant.id)
         .limit(1))
+    released = Released()
     if participant is not None:
         participant.display_name = None
+        released = _release_participation(participant, now=now)
         label = str(_l("Deleted participant #%(n)d", n=participant.id))
     else:
         label = str(_l("Deleted account #%(n)d", n=user.id))
@@ -202,8 +299,11 @@ def delete_account(user: User, *, password: str, now: datetime) -> None:
     user.display_name = label
     user.locale = None
     user.association_id = None
+    user.association_contact = False
+    _withdraw_membership_request(user, now=now)
     user.deleted_at = now
     end_all_sessions(user)
     row = record_audit(user, "account.delete", "user", user.id,
-                       details={"participant_id": participant.id if participant else None})
+                       details={"participant_id": participant.id if participant else None,
+                                **asdict(released)})
     row.created_at = now

@@ -251,9 +251,12 @@ def require_proposals_open(process: Process, *, now: datetime) -> None:
 
 
 def _association_for(user: User, on_behalf: bool) -> int | None:
+    """Only an approved member of an approved association speaks for it (auth.membership)."""
+    from pvplatform.auth.membership import is_member
+
     if not on_behalf:
         return None
-    if user.association_id is None:
+    if user.association_id is None or not is_member(user, user.association):
         raise ValidationFailed(_("You are not a member of an association."), field="on_behalf")
     return user.association_id
 

@@ -88,7 +88,7 @@ def _setup_proposal_form(form: ProposalForm, process: Process) -> None:
         choice(m.id, m.title) for m in services.process_meetings(process)
     ]
     association = current_user.association
-    if association is None:
+    if association is None or not permissions.can_speak_for_association(current_user):
         del form.on_behalf
     else:
         form.on_behalf.label.text = _("On behalf of my association, %(name)s",

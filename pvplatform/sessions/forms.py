@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -21,7 +26,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from pvplatform.core.forms import clean_text, no_control_characters
+from pvplatform.core.forms import choice, clean_text, no_control_characters
+from pvplatform.participation.demographics import Question
+from pvplatform.participation.forms import answer_field_name
 from pvplatform.sessions.models import AttendanceMode, MeetingFormat
 from pvplatform.sessions.services import NEEDS_LOCATION, NEEDS_URL, is_safe_online_url
 from pvplatform.sessions.speaking import MAX_TURN_MINUTES
@@ -140,6 +147,43 @@ class WalkInForm(FlaskForm):
     kind = SelectField(_l("Takes part as"), choices=KIND_CHOICES, default="citizen")
     association = SelectField(_l("Association (optional)"), coerce=optional_id, choices=[],
                               default=0)
+    # Set by the "different person, check in anyway" button of the probable-duplicate warning.
+    different_person = HiddenField(validators=[Optional(), Length(max=1)])
+    # The process's demographic questions (dim_<code>) and the consent box follow: walk_in_form.
+
+    def answers(self, questions: Sequence[Question]) -> dict[str, str | None]:
+        return {q.code: self[answer_field_name(q.code)].data or None for q in questions}
+
+    def demographic_fields(self) -> list:
+        return [f for f in self if f.name.startswith("dim_")]
+
+
+# The paper sheet's consent question, asked aloud at the desk: without it, nothing is stored.
+DESK_CONSENT_LABEL = _l("The person agreed to give their demographics for this process")
+
+
+def walk_in_form(questions: Sequence[Question], **kwargs: Any) -> WalkInForm:
+    """The walk-in form with one optional select per question of the session's process
+    ("Prefer not to say" first: no answer) and the consent box."""
+
+    class DeskWalkInForm(WalkInForm):
+        pass
+
+    for index, question in enumerate(questions):
+        choices = [choice("", _l("Prefer not to say"))]
+        choices += [choice(value, label) for value, label in question.choices]
+        setattr(DeskWalkInForm, answer_field_name(question.code), SelectField(
+            question.label, choices=choices, default="", validate_choice=True,
+            id=f"walk-in-dimension-{index}"))
+    if questions:
+        DeskWalkInForm.consent = BooleanField(DESK_CONSENT_LABEL, id="walk-in-consent")
+    return DeskWalkInForm(**kwargs)
+
+
+class SamePersonForm(FlaskForm):
+    """The probable duplicate is the person already checked in: nothing new is stored."""
+
+    same_person = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=MAX_ID)])
 
 
 class SpeakingTurnForm(FlaskForm):

@@ -7,6 +7,8 @@ Nothing commits; the view commits once per request.
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,13 +16,18 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from pvplatform.auth.models import Association, User
-from pvplatform.errors import InvalidState, ValidationFailed
+from pvplatform.core.lookup import valid_id
+from pvplatform.errors import DomainError, InvalidState, ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.moderation.audit import record_audit
+from pvplatform.moderation.models import AuditLog
 from pvplatform.notifications.services import N_, notify
+from pvplatform.participation import demographics
 from pvplatform.participation.models import (
     AttendanceSnapshot,
     Participant,
@@ -48,6 +55,16 @@ CODE_MAX = 16
 WALK_IN_KINDS = (ParticipantKind.CITIZEN, ParticipantKind.ASSOCIATION)
 NEEDS_LOCATION = (MeetingFormat.IN_PERSON, MeetingFormat.HYBRID)
 NEEDS_URL = (MeetingFormat.ONLINE, MeetingFormat.HYBRID)
+# A walk-in's own link to give their demographics on their phone (a QR code at the desk).
+WALK_IN_LINK_LIFETIME = timedelta(hours=2)
+WALK_IN_LINK_SALT = "pvplatform.sessions.walk-in-demographics"
+# Its use is an audit row on the attendance (written by give_walk_in_demographics): a link
+# whose attendance has one is spent.
+WALK_IN_LINK_USED = "session.walk_in_demographics"
+# What the person was told before consenting (ConsentRecord.text_version): at the desk, the
+# paper sheet's question asked aloud by staff; on the phone, the page behind the link.
+DESK_CONSENT_VERSION = "check-in-desk"
+PHONE_CONSENT_VERSION = "walk-in-phone"
 
 
 # ---------------------------------------------------------------- small helpers
@@ -290,8 +307,12 @@ def invite_participant(meeting: Meeting, participant: Participant, *, by: User, 
 
 def invite_association(meeting: Meeting, association: Association, *, by: User, now: datetime,
                        link: str = "") -> Invitation:
+    if not association.is_approved:
+        # A pending association's "members" are requests nobody approved yet.
+        raise InvalidState(str(_l("This association is not approved yet.")))
     invitation = _new_invitation(meeting, association.name, by=by, now=now,
                                  association_id=association.id)
+    # Approved members only: `association_id` is set when a membership is approved.
     member_ids = db.session.scalars(
         sa.select(User.id)
         .where(User.association_id == association.id, User.deleted_at.is_(None))
@@ -448,8 +469,63 @@ def check_in_by_code(meeting: Meeting, code: str, *, by: User,
     return check_in_registration(meeting, registration, by=by, mode=mode, now=now)
 
 
+def name_key(name: str | None) -> str:
+    """A name as the duplicate check compares it: case, accents, spaces and punctuation aside
+    ("Éloïse  Dupont-Roy" and "eloise dupont roy" are the same key)."""
+    decomposed = unicodedata.normalize("NFKD", name or "")
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    key = "".join(c for c in kept if c.isalnum()).casefold()
+    # A name of signs only keeps its signs (without spaces) rather than matching everyone.
+    return key or "".join(kept.split()).casefold()
+
+
+def probable_duplicates(meeting: Meeting, name: str) -> list[Attendance]:
+    """The attendances of this session whose person bears the same name (see `name_key`)."""
+    key = name_key(name)
+    if not key:
+        return []
+    rows = db.session.execute(
+        sa.select(Attendance.id, User.display_name, Participant.display_name)
+        .join(Participant, Participant.id == Attendance.participant_id)
+        .outerjoin(User, User.id == Participant.user_id)
+        .where(Attendance.meeting_id == meeting.id)
+    ).all()
+    ids = [row[0] for row in rows if name_key(row[1] if row[1] is not None else row[2]) == key]
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        sa.select(Attendance).where(Attendance.id.in_(ids))
+        .options(selectinload(Attendance.participant).selectinload(Participant.user))
+        .order_by(Attendance.checked_in_at, Attendance.id)
+    ))
+
+
+class ProbableDuplicate(InvalidState):
+    """Someone of the same name is already checked in: nothing is stored until staff say
+    whether this is the same person."""
+
+    def __init__(self, name: str, duplicates: list[Attendance]) -> None:
+        self.duplicates = duplicates
+        super().__init__(str(_l(
+            "Someone named %(name)s is already checked in to this session. Nothing was "
+            "stored: is this the same person?", name=duplicates[0].participant.name
+            if duplicates else name)))
+
+
+def walk_in_questions(meeting: Meeting) -> list[demographics.Question]:
+    """The demographic questions of the session's process, with their categories."""
+    return demographics.questions_for([meeting.process])
+
+
 def check_in_walk_in(meeting: Meeting, name: str, kind: ParticipantKind | str,
-                     association_id: int | None, *, by: User, now: datetime) -> Attendance:
+                     association_id: int | None, *, by: User, now: datetime,
+                     answers: Mapping[str, str | None] | None = None, consent: bool = False,
+                     questions: Sequence[demographics.Question] | None = None,
+                     different_person: bool = False) -> Attendance:
+    """Creates a participant without an account and checks them in. `answers` (dimension ->
+    category, "" or None for "prefer not to say") are stored only with `consent`, as the
+    person's answers and with this attendance. Unless `different_person`, a name already
+    checked in to this session is refused with ProbableDuplicate."""
     _check_in_window(meeting, now)
     if meeting.format == MeetingFormat.ONLINE:
         raise InvalidState(str(_l("Walk-ins can only be added to sessions held in person.")))
@@ -463,15 +539,43 @@ def check_in_walk_in(meeting: Meeting, name: str, kind: ParticipantKind | str,
         kind = None
     if kind not in WALK_IN_KINDS:
         raise ValidationFailed(str(_l("Choose citizen or association.")), field="kind")
-    if association_id is not None and db.session.get(Association, association_id) is None:
+    association = db.session.get(Association, association_id) if association_id else None
+    if association_id is not None and (association is None or not association.is_approved):
         raise ValidationFailed(str(_l("This association does not exist.")), field="association")
+    answers = dict(answers or {})
+    if questions is None:
+        questions = walk_in_questions(meeting) if answers else []
+    given = demographics.walk_in_answers(answers, questions)
+    if given and not consent:
+        raise ValidationFailed(
+            str(_l("Tick the consent box if the person agreed to give their demographics, or "
+                   "leave the answers on \"Prefer not to say\".")), field="consent")
+    if not different_person:
+        duplicates = probable_duplicates(meeting, name)
+        if duplicates:
+            raise ProbableDuplicate(name, duplicates)
     participant = create_walk_in(name, kind=kind, association_id=association_id)
+    if given:
+        # Before the attendance: its snapshot copies the answers stored here.
+        demographics.save_walk_in_answers(participant, given, answers,
+                                          text_version=DESK_CONSENT_VERSION, now=now)
     return _record_attendance(meeting, participant, mode=AttendanceMode.IN_PERSON, by=by, now=now,
                               walk_in=True)
 
 
+def same_person(meeting: Meeting, attendance_id: int | None) -> Attendance:
+    """Staff said a probable duplicate is the person already checked in: nothing is stored,
+    the existing attendance stays as it is. Only checks that it is one of this session's."""
+    attendance = db.session.get(Attendance, attendance_id) if attendance_id else None
+    if attendance is None or attendance.meeting_id != meeting.id:
+        raise ValidationFailed(str(_l("This check-in does not exist in this session.")))
+    return attendance
+
+
 def join_online(meeting: Meeting, participant: Participant, *, now: datetime) -> str:
-    """Records the online attendance of a registered participant and returns the link to open."""
+    """The link to open for a registered participant (or one already present), from 15 minutes
+    before the start to the end. Attendance is recorded only from the start: a click before it
+    opens the room but says nothing about who took part."""
     if meeting.format not in NEEDS_URL:
         raise InvalidState(str(_l("This session is held in person only.")))
     _refuse_if_closed(meeting)
@@ -484,8 +588,9 @@ def join_online(meeting: Meeting, participant: Participant, *, now: datetime) ->
     if attendance_of(meeting, participant) is None:
         if live_registration(meeting, participant) is None:
             raise InvalidState(str(_l("Only people registered for this session can join it.")))
-        _record_attendance(meeting, participant, mode=AttendanceMode.ONLINE, by=None, now=now,
-                           walk_in=False)
+        if is_started(meeting, now):
+            _record_attendance(meeting, participant, mode=AttendanceMode.ONLINE, by=None,
+                               now=now, walk_in=False)
     return meeting.online_url
 
 
@@ -495,3 +600,109 @@ def get_registration(meeting: Meeting, registration_id: int | None) -> Registrat
         raise ValidationFailed(str(_l("This registration does not exist.")),
                                field="registration_id")
     return registration
+
+
+# ---------------------------------------------------------------- a walk-in's own link
+
+
+class WalkInLinkRefused(DomainError):
+    """The phone link of a walk-in cannot be used: `reason` is "invalid", "expired" or "used"."""
+
+    status = 404
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        if reason != "invalid":
+            self.status = 410
+        messages = {
+            "expired": _l("This link has expired: it worked for 2 hours after the check-in. "
+                          "Nothing was stored. Ask the staff at the desk for a new one."),
+            "used": _l("This link has already been used: it works only once. Nothing more "
+                       "was stored."),
+            "invalid": _l("This link is not valid: check that it was copied whole, or ask the "
+                          "staff at the desk for a new one."),
+        }
+        super().__init__(str(messages.get(reason, messages["invalid"])))
+
+
+def may_have_walk_in_link(attendance: Attendance) -> bool:
+    """Only walk-ins without an account: people with one give their demographics on their own
+    profile page, which a link must not reach."""
+    return attendance.walk_in and attendance.participant.user_id is None
+
+
+def _link_serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=WALK_IN_LINK_SALT)
+
+
+def walk_in_link_token(attendance: Attendance, *, secret_key: str, now: datetime) -> str:
+    """A signed token naming this attendance and its person, valid for WALK_IN_LINK_LIFETIME,
+    good for this one purpose (its own salt) and, once used, for nothing."""
+    if not may_have_walk_in_link(attendance):
+        raise InvalidState(str(_l("Only walk-ins without an account get a link to give their "
+                                  "demographics on their phone.")))
+    expires = int((now + WALK_IN_LINK_LIFETIME).timestamp())
+    return _link_serializer(secret_key).dumps(
+        {"a": attendance.id, "p": attendance.participant_id, "e": expires})
+
+
+def walk_in_link_used(attendance: Attendance) -> bool:
+    return db.session.scalar(
+        sa.select(AuditLog.id).where(AuditLog.action == WALK_IN_LINK_USED,
+                                     AuditLog.target_type == "attendance",
+                                     AuditLog.target_id == attendance.id).limit(1)
+    ) is not None
+
+
+def attendance_for_link(token: str, *, secret_key: str, now: datetime) -> Attendance:
+    """The attendance a walk-in's link names; WalkInLinkRefused for anything else: a token
+    that is altered, signed for another purpose, expired, already used, or whose attendance
+    no longer is that person's walk-in check-in."""
+    if not token or len(token) > 400:
+        raise WalkInLinkRefused("invalid")
+    try:
+        payload = _link_serializer(secret_key).loads(token)
+    except BadSignature:
+        raise WalkInLinkRefused("invalid") from None
+    if not isinstance(payload, dict) or set(payload) != {"a", "p", "e"} \
+            or not all(type(payload[k]) is int for k in ("a", "p", "e")):
+        raise WalkInLinkRefused("invalid")
+    ident = valid_id(payload["a"])
+    attendance = db.session.get(Attendance, ident) if ident is not None else None
+    if attendance is None or attendance.participant_id != payload["p"] \
+            or not may_have_walk_in_link(attendance):
+        raise WalkInLinkRefused("invalid")
+    if walk_in_link_used(attendance):
+        raise WalkInLinkRefused("used")
+    if now.timestamp() > payload["e"]:
+        raise WalkInLinkRefused("expired")
+    return attendance
+
+
+def give_walk_in_demographics(attendance: Attendance, answers: Mapping[str, str | None], *,
+                              consent: bool, now: datetime) -> demographics.SaveResult:
+    """What a walk-in gave through their link, for that attendance only: with consent, their
+    answers, a consent record and the attendance's snapshot; without, nothing. Either way the
+    link is spent (an audit row without any value)."""
+    # Two submits of one link at once: the second waits here, then finds the link spent.
+    db.session.execute(sa.select(Attendance.id).where(Attendance.id == attendance.id)
+                       .with_for_update())
+    if walk_in_link_used(attendance):
+        raise WalkInLinkRefused("used")
+    meeting = attendance.meeting
+    questions = walk_in_questions(meeting)
+    given = demographics.walk_in_answers(answers, questions)
+    if given and not consent:
+        raise ValidationFailed(
+            str(_l("Tick the consent box to save your answers, or choose \"Prefer not to say\".")),
+            field="consent")
+    result = demographics.SaveResult(0, 0, False)
+    if given:
+        result = demographics.save_walk_in_answers(
+            attendance.participant, given, [q.code for q in questions],
+            text_version=PHONE_CONSENT_VERSION, now=now, attendance_id=attendance.id)
+    record_audit(None, "session.walk_in_demographics", "attendance", attendance.id,
+                 process_id=meeting.process_id,
+                 details={"session": meeting.id, "consent": bool(given),
+                          "answers": len(given)})
+    return result

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import segno
 import sqlalchemy as sa
 from flask import (
     Blueprint,
@@ -21,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_percent
+from flask_babel import format_percent, format_time
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -31,14 +32,16 @@ from sqlalchemy.orm import selectinload
 
 from pvplatform.auth import permissions
 from pvplatform.auth.models import Association, User
-from pvplatform.core.form_views import form_page, save_form, submit_form
+from pvplatform.core.base_url import external_url
+from pvplatform.core.form_views import form_page, save_form, show_domain_error, submit_form
 from pvplatform.core.i18n import local_to_utc, town_zone, utc_to_local
-from pvplatform.core.lookup import get_or_404
+from pvplatform.core.lookup import get_or_404, valid_id
 from pvplatform.core.pagination import page_arg
 from pvplatform.core.security import CSP
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
+from pvplatform.participation.forms import answer_field_name, demographics_form
 from pvplatform.participation.models import Participant
 from pvplatform.participation.services import KIND_FOR_ROLE, find_participant, participant_for
 from pvplatform.processes.models import Process
@@ -52,8 +55,10 @@ from pvplatform.sessions.forms import (
     InviteAssociationForm,
     InviteUserForm,
     MeetingForm,
+    SamePersonForm,
     SpeakingTurnForm,
     WalkInForm,
+    walk_in_form,
 )
 from pvplatform.sessions.models import Attendance, Invitation, Meeting, MeetingFormat, Registration
 
@@ -292,15 +297,16 @@ def edit(meeting_id: int):
 
 
 def _association_choices(blank: str | None) -> list[tuple[int, str]]:
-    rows = db.session.execute(
-        sa.select(Association.id, Association.name).order_by(Association.name, Association.id)
-    ).all()
+    # Approved associations only: one named at sign-up waits for staff before it is invited.
+    from pvplatform.auth.membership import approved_associations
+
+    rows = db.session.execute(approved_associations()).all()
     choices = [(0, blank)] if blank is not None else []
     return choices + [(row.id, row.name) for row in rows]
 
 
-def _walk_in_form(**kwargs: Any) -> WalkInForm:
-    form = WalkInForm(**kwargs)
+def _walk_in_form(meeting: Meeting, **kwargs: Any) -> WalkInForm:
+    form = walk_in_form(services.walk_in_questions(meeting), **kwargs)
     form.association.choices = _association_choices("—")
     return form
 
@@ -369,7 +375,8 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
                    walk_in_form: WalkInForm | None = None,
                    invite_form: InviteAssociationForm | None = None,
                    close_form: CloseForm | None = None,
-                   turn_form: SpeakingTurnForm | None = None):
+                   turn_form: SpeakingTurnForm | None = None,
+                   duplicate: services.ProbableDuplicate | None = None):
     now = utcnow()
     attendees = speaking.attendees(meeting)
     # A refused form keeps what was typed; the people to choose from are the attendees now.
@@ -407,6 +414,12 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
             .limit(RECENT_CHECK_INS)
         )
     )
+    walk_in_form = walk_in_form or _walk_in_form(meeting, formdata=None)
+    asks_demographics = bool(walk_in_form.demographic_fields())
+    # Walk-ins without an account may give their demographics on their phone (a QR code).
+    phone_link_ids = {a.id for a in recent if services.may_have_walk_in_link(a)} \
+        if asks_demographics else set()
+    walked_in = _walked_in(meeting) if asks_demographics and duplicate is None else None
     return render_template(
         "sessions/manage.html",
         meeting=meeting,
@@ -424,7 +437,11 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
         check_in_open=services.check_in_window_open(meeting, now),
         started=services.is_started(meeting, now),
         code_form=code_form or CheckInCodeForm(formdata=None),
-        walk_in_form=walk_in_form or _walk_in_form(formdata=None),
+        walk_in_form=walk_in_form,
+        duplicate=duplicate,
+        duplicate_fields=_resubmitted_fields(walk_in_form) if duplicate is not None else [],
+        phone_link_ids=phone_link_ids,
+        walked_in=walked_in,
         invite_form=invite_form or _invite_association_form(formdata=None),
         close_form=close_form or CloseForm(formdata=None),
         attendees=attendees,
@@ -432,6 +449,28 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
         turn_form=turn_form,
         turn_window=speaking.turn_window(meeting),
     ), status
+
+
+def _walked_in(meeting: Meeting) -> Attendance | None:
+    """The walk-in just checked in (named by the redirect), when they may get a phone link."""
+    ident = valid_id(request.args.get("walk_in", type=str))
+    attendance = db.session.get(Attendance, ident) if ident else None
+    if attendance is None or attendance.meeting_id != meeting.id \
+            or not services.may_have_walk_in_link(attendance) \
+            or services.walk_in_link_used(attendance):
+        return None
+    return attendance
+
+
+def _resubmitted_fields(form: WalkInForm) -> list[tuple[str, str]]:
+    """What "different person, check in anyway" posts again: the walk-in form as typed (its
+    own fields only, never other request values)."""
+    fields = []
+    for field in form:
+        if field.name in ("csrf_token", "different_person") or field.name not in request.form:
+            continue
+        fields.append((field.name, request.form.get(field.name, type=str)))
+    return fields
 
 
 def _can_open_manage(meeting: Meeting) -> bool:
@@ -447,10 +486,11 @@ def manage(meeting_id: int):
     return _render_manage(meeting)
 
 
-def _back_to_manage(meeting: Meeting, anchor: str):
+def _back_to_manage(meeting: Meeting, anchor: str, **extra: Any):
     q = _search_term("q")
     args = {"q": q} if q else {}
-    return redirect(url_for("sessions.manage", meeting_id=meeting.id, _anchor=anchor, **args), 303)
+    return redirect(url_for("sessions.manage", meeting_id=meeting.id, _anchor=anchor, **args,
+                            **extra), 303)
 
 
 def _refused(meeting: Meeting, err: DomainError, **forms: Any):
@@ -512,6 +552,7 @@ def checkin(meeting_id: int):
     _require(permissions.can_check_in(current_user, meeting))
     now = utcnow()
     forms: dict[str, Any] = {}
+    with_demographics = False
     try:
         if "registration_id" in request.form:
             form = CheckInRegistrationForm()
@@ -528,23 +569,132 @@ def checkin(meeting_id: int):
                 return _render_manage(meeting, status=422, code_form=form)
             attendance = services.check_in_by_code(meeting, form.code.data, by=current_user,
                                                    mode=form.mode.data, now=now)
+        elif "same_person" in request.form:
+            form = SamePersonForm()
+            if not form.validate_on_submit():
+                return _render_manage(meeting, status=422,
+                                      error=_("This check-in does not exist in this session."))
+            existing = services.same_person(meeting, form.same_person.data)
+            # Nothing is stored: the person was already checked in.
+            flash(_("Nothing new was stored: %(name)s was already checked in at %(time)s, and "
+                    "that check-in is kept.", name=existing.participant.name,
+                    time=format_time(existing.checked_in_at, "short")), "success")
+            return _back_to_manage(meeting, "checkin")
         elif "name" in request.form:
-            form = forms["walk_in_form"] = _walk_in_form()
+            form = forms["walk_in_form"] = _walk_in_form(meeting)
             if not form.validate_on_submit():
                 return _render_manage(meeting, status=422, walk_in_form=form)
+            questions = services.walk_in_questions(meeting)
+            answers = form.answers(questions)
+            consent = getattr(form, "consent", None)
+            consented = bool(consent is not None and consent.data)
             attendance = services.check_in_walk_in(
                 meeting, form.name.data, form.kind.data, form.association.data or None,
-                by=current_user, now=now,
+                by=current_user, now=now, answers=answers, consent=consented,
+                questions=questions, different_person=form.different_person.data == "1",
             )
+            with_demographics = consented and any(answers.values())
         else:
             return _render_manage(meeting, status=422,
                                   error=_("Choose a registration, type a code or add a walk-in."))
+    except services.ProbableDuplicate as err:
+        db.session.rollback()
+        return _render_manage(meeting, status=err.status, duplicate=err, **forms)
     except DomainError as err:
         return _refused(meeting, err, **forms)
     name = attendance.participant.name
+    walk_in = attendance.id if attendance.walk_in else None
     db.session.commit()
-    flash(_("%(name)s is checked in.", name=name), "success")
+    if with_demographics:
+        flash(_("%(name)s is checked in, with the demographics they agreed to give.", name=name),
+              "success")
+    else:
+        flash(_("%(name)s is checked in.", name=name), "success")
+    if walk_in is not None:
+        return _back_to_manage(meeting, "checkin", walk_in=walk_in)
     return _back_to_manage(meeting, "checkin")
+
+
+# ---------------------------------------------------------------- walk-ins: the phone link
+
+
+def _no_store(body: str, status: int = 200) -> Response:
+    # The page holds (or answers) a bearer link: no browser or proxy keeps it.
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("/manage/sessions/<int:meeting_id>/walk-ins/<int:attendance_id>/phone-link")
+@login_required
+def walk_in_qr(meeting_id: int, attendance_id: int):
+    """Staff show a walk-in a QR code of their own link, to give their demographics on their
+    phone. Showing it stores nothing: the link is signed, not kept."""
+    meeting = get_or_404(Meeting, meeting_id)
+    _require(permissions.can_check_in(current_user, meeting))
+    attendance = get_or_404(Attendance, attendance_id)
+    if attendance.meeting_id != meeting.id:
+        abort(404)
+    now = utcnow()
+    questions = services.walk_in_questions(meeting)
+    used = services.walk_in_link_used(attendance)
+    link = qr_svg = None
+    if services.may_have_walk_in_link(attendance) and questions and not used:
+        token = services.walk_in_link_token(attendance, secret_key=current_app.config[
+            "SECRET_KEY"], now=now)
+        link = external_url("sessions.walk_in_demographics", token=token)
+        # segno draws the SVG here, from the link alone: no outside service sees it. A data:
+        # image, so that no markup of ours is built from it.
+        qr_svg = segno.make(link, error="m").svg_data_uri(scale=6, dark="#000", light="#fff")
+    return _no_store(render_template(
+        "sessions/walk_in_qr.html", meeting=meeting, attendance=attendance,
+        eligible=services.may_have_walk_in_link(attendance), questions=questions, used=used,
+        link=link, qr_svg=qr_svg, expires_at=now + services.WALK_IN_LINK_LIFETIME,
+    ))
+
+
+@bp.route("/walk-in/<token>", methods=["GET", "POST"])
+def walk_in_demographics(token: str):
+    """A walk-in, without an account, gives their demographics for the one attendance their
+    link names. Anyone holding a valid link may use it once; nothing else is reachable."""
+    _require(permissions.can_use_walk_in_link(current_user))
+    now = utcnow()
+    secret_key = current_app.config["SECRET_KEY"]
+    try:
+        attendance = services.attendance_for_link(token, secret_key=secret_key, now=now)
+    except services.WalkInLinkRefused as err:
+        db.session.rollback()
+        return _no_store(render_template("sessions/walk_in_link.html", refused=err),
+                         err.status)
+    meeting = attendance.meeting
+    questions = services.walk_in_questions(meeting)
+    form = demographics_form(questions)
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            answers = {q.code: form[answer_field_name(q.code)].data or None for q in questions}
+            try:
+                result = services.give_walk_in_demographics(
+                    attendance, answers, consent=bool(form.consent.data), now=now)
+            except services.WalkInLinkRefused as err:
+                db.session.rollback()
+                return _no_store(render_template("sessions/walk_in_link.html", refused=err),
+                                 err.status)
+            except DomainError as err:
+                status = show_domain_error(form, err)
+            else:
+                db.session.commit()
+                # The link is spent: the answer is this page, not a redirect back to it.
+                return _no_store(render_template("sessions/walk_in_link.html", refused=None,
+                                                 meeting=meeting, done=True,
+                                                 stored=result.consent_recorded))
+        else:
+            status = 422
+    return _no_store(render_template(
+        "sessions/walk_in_link.html", refused=None, done=False, meeting=meeting, form=form,
+        questions=questions, action=url_for("sessions.walk_in_demographics", token=token),
+    ), status)
 
 
 # The service's field names -> the form's (prefixed: unique ids on the session page).
