@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from pvplatform.auth.models import (
     Association,
@@ -105,12 +106,21 @@ def pending_requests(association: Association | None = None) -> Sequence[Members
     """Requests waiting for a decision, oldest first (of one association, or of all)."""
     query = (sa.select(MembershipRequest)
              .join(User, User.id == MembershipRequest.user_id)
+             .options(selectinload(MembershipRequest.user),
+                      selectinload(MembershipRequest.association))
              .where(MembershipRequest.decision == MembershipDecision.PENDING,
                     User.deleted_at.is_(None))
              .order_by(MembershipRequest.requested_at, MembershipRequest.id))
     if association is not None:
         query = query.where(MembershipRequest.association_id == association.id)
     return db.session.scalars(query).all()
+
+
+def pending_associations() -> Sequence[Association]:
+    """Associations created at sign-up that wait for staff, oldest first."""
+    return db.session.scalars(
+        sa.select(Association).where(Association.status == AssociationStatus.PENDING)
+        .order_by(Association.created_at, Association.id)).all()
 
 
 def members_of(association: Association) -> Sequence[User]:

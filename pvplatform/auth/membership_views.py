@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import selectinload
 
 from pvplatform.auth import membership, permissions
 from pvplatform.auth.admin_views import admin_bp
@@ -179,6 +177,15 @@ def contact_decision(membership_request_id: int):
     if row.association_id != current_user.association_id:
         abort(404)
     _require(permissions.can_decide_membership(current_user, row.association))
+    form, outcome = _decide(row)
+    if outcome.accepted:
+        return redirect(url_for("auth.association_contact"))
+    return _contact_page({membership_request_id: form}, outcome.status)
+
+
+def _decide(row: MembershipRequest) -> tuple[DecisionForm, Any]:
+    """Submits the decision form on a request (staff's or the contact's); commits and says so
+    when it is taken."""
     form = DecisionForm()
     name = row.user.display_name
     outcome = submit_form(form, lambda: membership.decide_request(
@@ -188,8 +195,7 @@ def contact_decision(membership_request_id: int):
     if outcome.accepted:
         db.session.commit()
         flash(_decided_message(form.approves, name), "success")
-        return redirect(url_for("auth.association_contact"))
-    return _contact_page({membership_request_id: form}, outcome.status)
+    return form, outcome
 
 
 def _decided_message(approved: bool, name: str) -> str:
@@ -201,21 +207,10 @@ def _decided_message(approved: bool, name: str) -> str:
 # ---------------------------------------------------------------- staff
 
 def _requests_page(forms: dict[int, DecisionForm] | None = None, status: int = 200):
-    rows = db.session.scalars(
-        sa.select(MembershipRequest)
-        .join(User, User.id == MembershipRequest.user_id)
-        .options(selectinload(MembershipRequest.user),
-                 selectinload(MembershipRequest.association))
-        .where(MembershipRequest.decision == MembershipDecision.PENDING,
-               User.deleted_at.is_(None))
-        .order_by(MembershipRequest.requested_at, MembershipRequest.id)
-    ).all()
-    pending_associations = db.session.scalars(
-        sa.select(Association).where(Association.status == AssociationStatus.PENDING)
-        .order_by(Association.created_at, Association.id)).all()
-    return render_template("admin/association_requests.html", requests=rows,
-                           pending_associations=pending_associations, forms=forms or {},
-                           blank=DecisionForm(formdata=None)), status
+    return render_template("admin/association_requests.html",
+                           requests=membership.pending_requests(),
+                           pending_associations=membership.pending_associations(),
+                           forms=forms or {}, blank=DecisionForm(formdata=None)), status
 
 
 @admin_bp.get("/association-requests")
@@ -231,15 +226,8 @@ def decide_membership(membership_request_id: int):
     _require(permissions.can_manage_associations(current_user))
     row = get_or_404(MembershipRequest, membership_request_id)
     _require(permissions.can_decide_membership(current_user, row.association))
-    form = DecisionForm()
-    name = row.user.display_name
-    outcome = submit_form(form, lambda: membership.decide_request(
-        row, approve=form.approves, actor=current_user._get_current_object(),
-        reason=form.reason.data, now=utcnow(), link=url_for("auth.my_space")),
-        refusals=DomainError)
+    form, outcome = _decide(row)
     if outcome.accepted:
-        db.session.commit()
-        flash(_decided_message(form.approves, name), "success")
         return redirect(safe_next(request.form.get("next"), "auth_admin.membership_requests"))
     return _requests_page({membership_request_id: form}, outcome.status)
 

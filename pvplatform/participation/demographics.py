@@ -600,29 +600,7 @@ def save_answers(participant: Participant, answers: Mapping[str, str | None], *,
         raise ValidationFailed(
             _("Tick the consent box to save your answers, or choose \"Prefer not to say\"."),
             field="consent")
-    existing = {a.dimension: a for a in db.session.scalars(
-        sa.select(ParticipantAttribute)
-        .where(ParticipantAttribute.participant_id == participant.id,
-               ParticipantAttribute.dimension.in_(list(answers)))
-        .order_by(ParticipantAttribute.id))}
-    stored = removed = 0
-    for dimension in answers:
-        category = given.get(dimension)
-        row = existing.get(dimension)
-        if category is None:
-            if row is not None:
-                db.session.delete(row)
-                removed += 1
-        elif row is None:
-            db.session.add(ParticipantAttribute(participant_id=participant.id,
-                                                dimension=dimension, category=category,
-                                                consented_at=now, updated_at=now))
-            stored += 1
-        elif row.category != category:
-            row.category = category
-            row.consented_at = now
-            row.updated_at = now
-            stored += 1
+    stored, removed = _apply_answers(participant, given, list(answers), now=now)
     recorded = False
     if given:
         current = active_consent(participant)
@@ -690,19 +668,14 @@ def walk_in_answers(answers: Mapping[str, str | None],
     return given
 
 
-def save_walk_in_answers(participant: Participant, given: Mapping[str, str],
-                         asked: Iterable[str], *, text_version: str, now: datetime,
-                         attendance_id: int | None = None) -> SaveResult:
-    """Stores the consented answers of a person without an account (checked by
-    `walk_in_answers`; the caller has the consent): a question asked but not answered removes
-    the earlier answer, as "prefer not to say" does on the profile page. The consent record
-    names what the person was told (`text_version`). With `attendance_id`, that attendance's
-    snapshot follows the answers for the questions asked, and no other attendance's."""
-    asked = sorted(set(asked))
+def _apply_answers(participant: Participant, given: Mapping[str, str],
+                   asked: Sequence[str], *, now: datetime) -> tuple[int, int]:
+    """The person's answers to the questions asked become `given`: an answer stored or changed
+    per given category, removed per question asked without one. Returns (stored, removed)."""
     existing = {a.dimension: a for a in db.session.scalars(
         sa.select(ParticipantAttribute)
         .where(ParticipantAttribute.participant_id == participant.id,
-               ParticipantAttribute.dimension.in_(asked))
+               ParticipantAttribute.dimension.in_(list(asked)))
         .order_by(ParticipantAttribute.id))}
     stored = removed = 0
     for dimension in asked:
@@ -722,6 +695,19 @@ def save_walk_in_answers(participant: Participant, given: Mapping[str, str],
             row.consented_at = now
             row.updated_at = now
             stored += 1
+    return stored, removed
+
+
+def save_walk_in_answers(participant: Participant, given: Mapping[str, str],
+                         asked: Iterable[str], *, text_version: str, now: datetime,
+                         attendance_id: int | None = None) -> SaveResult:
+    """Stores the consented answers of a person without an account (checked by
+    `walk_in_answers`; the caller has the consent): a question asked but not answered removes
+    the earlier answer, as "prefer not to say" does on the profile page. The consent record
+    names what the person was told (`text_version`). With `attendance_id`, that attendance's
+    snapshot follows the answers for the questions asked, and no other attendance's."""
+    asked = sorted(set(asked))
+    stored, removed = _apply_answers(participant, given, asked, now=now)
     if given:
         db.session.add(ConsentRecord(participant_id=participant.id, purpose=CONSENT_PURPOSE,
                                      given_at=now, text_version=text_version))
