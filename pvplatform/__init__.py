@@ -80,6 +80,12 @@ def register_blueprints(app: Flask) -> None:
     from pvplatform.auth.views import admin_bp as auth_admin_bp
     from pvplatform.auth.views import bp as auth_bp
     from pvplatform.core.views import bp as core_bp
+    from pvplatform.feedback import (  # noqa: F401 - routes on feedback_bp
+        admin_views,
+        answer_views,
+        results_views,
+    )
+    from pvplatform.feedback.blueprint import bp as feedback_bp
     from pvplatform.indicators import dashboard_views  # noqa: F401 - routes on indicators_bp
     from pvplatform.indicators.views import bp as indicators_bp
     from pvplatform.ledger.views import bp as ledger_bp
@@ -104,6 +110,7 @@ def register_blueprints(app: Flask) -> None:
         indicators_bp,
         participation_bp,
         ledger_bp,
+        feedback_bp,
     ):
         app.register_blueprint(bp)
     from pvplatform.participation.import_views import bp as imports_bp

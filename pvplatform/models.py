@@ -1,7 +1,15 @@
 """Imports every feature's models so that the metadata (and Alembic) knows all tables."""
 
 from pvplatform.auth.models import Association, MembershipRequest, Role, User
-from pvplatform.feedback.models import Perception, PublicValue, Wave
+from pvplatform.feedback.models import (
+    Perception,
+    PublicValue,
+    PulseComment,
+    SessionPulse,
+    SurveyInvitation,
+    SurveyWave,
+    Wave,
+)
 from pvplatform.indicators.models import FlagEvent, FlagRecord, ProcessThreshold
 from pvplatform.ledger.models import AbsenceKind, AbsenceReason, AbsenceRequest
 from pvplatform.moderation.models import AuditLog, ModerationAction, Report
@@ -64,12 +72,16 @@ __all__ = [
     "Proposal",
     "ProposalState",
     "PublicValue",
+    "PulseComment",
     "Registration",
     "Report",
     "Role",
     "SdgGoal",
     "SpeakingTurn",
+    "SessionPulse",
     "Stratum",
+    "SurveyInvitation",
+    "SurveyWave",
     "User",
     "Vote",
     "Wave",

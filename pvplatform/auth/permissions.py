@@ -173,6 +173,24 @@ def can_view_dashboard(user: Any, process: Any = None) -> bool:  # noqa: ARG001
     return _role(user) in (Role.STAFF, Role.ADMIN, Role.ELECTED)
 
 
+def can_manage_surveys(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+    """Keep the public values catalogue, open and close survey waves, send pulses and
+    reminders, read the pulses' private suggestions."""
+    return is_staff(user)
+
+
+def can_answer_surveys(user: Any) -> bool:
+    """Answer the surveys one was offered, for oneself (the view checks the offer): the four
+    kinds of participants; evaluators never answer."""
+    return _role(user) in PARTICIPATING_ROLES or _role(user) == Role.ADMIN
+
+
+def can_view_perceptions(user: Any, process: Any = None) -> bool:
+    """The perceived public value results (value x group matrix, pulses): staff and elected
+    officials; evaluators read them through their own access."""
+    return can_view_dashboard(user, process)
+
+
 def can_export(user: Any, process: Any = None) -> bool:  # noqa: ARG001
     return _role(user) in (Role.EVALUATOR, Role.ADMIN)
 
