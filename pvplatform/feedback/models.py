@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pvplatform.db import UTCDateTime, enum_column, utcnow
 from pvplatform.extensions import db
+from pvplatform.participation.models import Participant
 
 STATEMENT_MAX = 300
 NAME_MAX = 200
@@ -160,6 +161,8 @@ class SurveyInvitation(db.Model):
         sa.ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    participant: Mapped[Participant] = relationship()
 
     __table_args__ = (
         sa.CheckConstraint("(wave = 'session') = (meeting_id IS NOT NULL)",
