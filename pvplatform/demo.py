@@ -1,5 +1,9 @@
 """The demo: Villeneuve-sur-Loire (a fictional French town) co-writes its local 2030 Agenda.
 
+Its surveys of perceived public value show the platform's point at once: the process creates
+value for some and destroys it for others (trust rises among officials and falls among
+residents; inclusiveness, already weak for residents, weakens), while most values hold.
+
 `flask pv demo` builds it directly with the models, in one transaction. The content is
 deterministic (a seeded random generator, dates relative to the moment of loading) so that
 screenshots, tests and indicator figures look alike from one machine to the next; only secrets
@@ -10,9 +14,11 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -23,8 +29,27 @@ from pvplatform.auth.models import Association, AssociationStatus, Role, User
 from pvplatform.auth.passwords import hash_password
 from pvplatform.db import utcnow
 from pvplatform.extensions import db
+from pvplatform.feedback.defaults import DEFAULT_VALUES
+from pvplatform.feedback.models import (
+    Perception,
+    PublicValue,
+    PulseComment,
+    SessionPulse,
+    SurveyInvitation,
+    SurveyWave,
+    Wave,
+    pulse_values,
+)
+from pvplatform.feedback.surveys import (
+    NOTIFICATION_KIND,
+    OFFER_MESSAGES,
+    REMINDER_MESSAGES,
+    pulse_path,
+    wave_path,
+)
 from pvplatform.moderation.models import AuditLog, ModerationAction, ModerationKind, Report
 from pvplatform.moderation.models import TargetType as ReportTarget
+from pvplatform.notifications.models import Notification
 from pvplatform.notifications.services import notify
 from pvplatform.participation.models import (
     AttendanceSnapshot,
@@ -593,6 +618,100 @@ ABSENCE_OTHER_TEXTS = (
     "Trop de réunions en ce moment, je lis les comptes rendus.",
 )
 
+# ----------------------------------------------------------------------------- perceived value
+# The survey calendar (days relative to today, the town's hours). The baseline opens a week before
+# the kick-off and stays open until the absentees of the lunchtime workshop, asked why they stayed
+# away, have had a few days to answer it as well; the final wave opened once the last workshop
+# was over and is still open.
+BASELINE_OPENS = (-67, time(9, 0))
+BASELINE_REMINDED = (-45, time(10, 0))
+BASELINE_CLOSES = (-17, time(18, 0))
+FINAL_OPENS = (-8, time(9, 0))
+FINAL_REMINDED = (-3, time(10, 0))
+PULSE_OPEN = timedelta(days=14)  # as the pulse service sends them
+PULSE_REMINDED = timedelta(days=2)
+SCORES = (1, 2, 3, 4, 5)
+CHANGES = (-2, -1, 0, 1, 2)
+
+
+@dataclass(frozen=True)
+class ValueStory:
+    """How the demo's people perceive one public value: weights of the baseline scores (1..5)
+    and of the change to the final wave (-2..+2), external and internal people apart, and how
+    often each group answers "don't know"."""
+
+    external: tuple[float, ...]
+    internal: tuple[float, ...]
+    external_change: tuple[float, ...]
+    internal_change: tuple[float, ...]
+    dont_know: tuple[float, float]  # external, internal
+
+
+VALUE_STORIES: dict[str, ValueStory] = {
+    # Already weak for residents (the evening hours, the east district reached late) and
+    # weakening: the demo's weak_value_weakened. Officials see it improve a little.
+    "inclusiveness": ValueStory((0.12, 0.37, 0.32, 0.15, 0.04), (0, 0.05, 0.30, 0.50, 0.15),
+                               (0.03, 0.47, 0.45, 0.05, 0), (0, 0.05, 0.65, 0.30, 0),
+                               (0.05, 0)),
+    # Minutes, answers and implementation updates are published: better for everyone.
+    "transparency": ValueStory((0.08, 0.25, 0.37, 0.24, 0.06), (0, 0.05, 0.25, 0.50, 0.20),
+                               (0, 0.06, 0.52, 0.36, 0.06), (0, 0, 0.60, 0.40, 0),
+                               (0.06, 0)),
+    # Slightly down over the waves; the pulses tell the story session by session.
+    "responsiveness": ValueStory((0.06, 0.20, 0.38, 0.28, 0.08), (0, 0.05, 0.30, 0.45, 0.20),
+                                 (0.04, 0.24, 0.52, 0.18, 0.02), (0, 0.05, 0.60, 0.35, 0),
+                                 (0.08, 0)),
+    # The point of the demo, value_duality: officials, who hold the floor and see the process
+    # as theirs, trust the institutions more; residents, whose proposals wait, trust them
+    # less. Officials' baseline stops at 4 so that each of them can rise.
+    "trust": ValueStory((0.05, 0.15, 0.33, 0.35, 0.12), (0, 0.10, 0.50, 0.40, 0),
+                        (0.25, 0.48, 0.22, 0.05, 0), (0, 0, 0, 0.80, 0.20),
+                        (0.04, 0)),
+    "effectiveness": ValueStory((0.07, 0.22, 0.38, 0.26, 0.07), (0, 0.10, 0.35, 0.45, 0.10),
+                                (0.02, 0.12, 0.62, 0.21, 0.03), (0, 0.05, 0.70, 0.25, 0),
+                                (0.12, 0.05)),
+    "legitimacy": ValueStory((0.05, 0.16, 0.36, 0.33, 0.10), (0, 0, 0.20, 0.55, 0.25),
+                             (0.02, 0.11, 0.61, 0.22, 0.04), (0, 0.05, 0.75, 0.20, 0),
+                             (0.10, 0)),
+    # Weak at first, improving with the implementation updates: weak alone raises nothing.
+    "accountability": ValueStory((0.10, 0.27, 0.35, 0.22, 0.06), (0, 0.05, 0.30, 0.50, 0.15),
+                                 (0.01, 0.10, 0.56, 0.28, 0.05), (0, 0, 0.70, 0.30, 0),
+                                 (0.12, 0.05)),
+    "equity": ValueStory((0.07, 0.22, 0.37, 0.27, 0.07), (0, 0.10, 0.35, 0.45, 0.10),
+                         (0.02, 0.14, 0.62, 0.19, 0.03), (0, 0.10, 0.75, 0.15, 0),
+                         (0.07, 0)),
+}
+# People who never took part, in a session or online, were not touched by the process: their
+# views drift both ways.
+COMPARISON_CHANGE = (0.02, 0.14, 0.68, 0.14, 0.02)
+# Those who came once or twice and stopped coming left disappointed, more than the others.
+DROPOUT_VALUES = ("inclusiveness", "responsiveness", "trust")
+DROPOUT_DROP = 0.35
+# Session pulses: the same three questions after every held session (in the catalogue's order,
+# as the pulse service asks them). Inclusiveness rises as sessions move to lunchtime and to the
+# east district; transparency improves slowly; responsiveness sinks while the workshops'
+# proposals wait for answers. Officials rate their sessions higher.
+PULSE_STORY: dict[str, tuple[float, ...]] = {
+    "inclusiveness": (2.5, 2.8, 3.1, 3.5),
+    "transparency": (3.2, 3.3, 3.5, 3.7),
+    "responsiveness": (3.7, 3.3, 2.8, 2.4),
+}
+PULSE_INTERNAL_BONUS = 0.4
+PULSE_SUGGESTIONS = (
+    ("Un horaire plus tôt, ou une garde d'enfants, nous aurait permis de venir en famille.",
+     "Merci pour la présentation. Un peu plus de temps pour les questions de la salle, peut-être ?",
+     "Au fond de la salle on entendait mal : un micro qui circule aiderait beaucoup."),
+    ("Les petits groupes étaient très bien animés, merci. Dommage pour la connexion à distance.",
+     "Recevoir les chiffres du bilan carbone avant l'atelier nous aurait aidés à préparer.",
+     "J'aimerais savoir ce que deviennent les douze idées retenues ce soir."),
+    ("L'horaire de midi est parfait pour moi, à refaire !",
+     "Un résumé écrit après l'atelier serait utile pour celles et ceux qui entendent mal.",
+     "Nos propositions du premier atelier n'ont toujours pas de réponse, c'est décourageant."),
+    ("Très belle balade, merci ! Un point d'eau aurait été bienvenu avec la chaleur.",
+     "Quelques chaises pour les plus âgés pendant l'atelier cartographie, ce serait bien.",
+     "Enfin un atelier dans notre quartier. On attend maintenant des réponses concrètes."),
+)
+
 
 # ----------------------------------------------------------------------------- the builder
 
@@ -615,6 +734,102 @@ class Person:
     @property
     def role(self) -> Role | None:
         return self.user.role if self.user is not None else None
+
+
+@dataclass(eq=False)
+class Trail:
+    """What a person's survey offers depend on: their registrations, check-ins and first act
+    online (a published proposal, a comment or a vote)."""
+
+    registrations: list[tuple[datetime, datetime | None, datetime]] = field(
+        default_factory=list)  # registered, cancelled, the session's start
+    checked_in: list[datetime] = field(default_factory=list)
+    online: datetime | None = None
+
+    def in_circle(self, at: datetime) -> bool:
+        """Active or with a live registration at `at`: the circle a wave opening reaches."""
+        if any(t <= at for t in self.checked_in) or (self.online is not None
+                                                     and self.online <= at):
+            return True
+        return any(registered <= at and (cancelled is None or cancelled > at
+                                         or cancelled >= starts)
+                   for registered, cancelled, starts in self.registrations)
+
+    def first_step(self, after: datetime, before: datetime) -> datetime | None:
+        """The first registration, check-in or act online in (after, before): the moment an
+        open wave is offered to someone who joins while it runs."""
+        steps = [t for t in (*(r for r, _, _ in self.registrations), *self.checked_in,
+                             self.online) if t is not None and after < t < before]
+        return min(steps, default=None)
+
+
+@dataclass(eq=False)
+class SurveyRows:
+    """The demo's survey rows, gathered and then written in a few bulk inserts: hundreds of
+    invitations, answers and notifications would otherwise cost a flush each."""
+
+    process: Process
+    values: dict[str, PublicValue]
+    now: datetime
+    rng: random.Random
+    unread: tuple[User | None, ...]  # whose notifications stay unread unless they answered
+    invitations: list[dict[str, Any]] = field(default_factory=list)
+    perceptions: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    pulses: list[SessionPulse] = field(default_factory=list)
+    suggestions: list[PulseComment] = field(default_factory=list)
+    reminded: Counter[tuple[Wave, int | None]] = field(default_factory=Counter)
+
+    def offer(self, person: Person, wave: Wave, offered: datetime, answered: datetime | None,
+              *, reminded: datetime, meeting: Meeting | None = None) -> None:
+        """The invitation, its one reminder (to people with an address who had not answered
+        by then) and their notifications, as the survey services leave them."""
+        if person.user is None or not offered < reminded <= self.now or (
+                answered is not None and answered <= reminded):
+            reminder: datetime | None = None
+        else:
+            reminder = reminded
+            self.reminded[(wave, meeting.id if meeting is not None else None)] += 1
+        self.invitations.append({
+            "process_id": self.process.id, "participant_id": person.participant.id,
+            "wave": wave, "meeting_id": meeting.id if meeting is not None else None,
+            "offered_at": offered, "reminded_at": reminder})
+        if person.user is None:
+            return
+        if meeting is not None:
+            params, link = {"session": meeting.title}, pulse_path(meeting.id)
+        else:
+            params, link = {"process": self.process.title}, wave_path(self.process.id, wave)
+        for messages, sent in ((OFFER_MESSAGES, offered), (REMINDER_MESSAGES, reminder)):
+            if sent is None:
+                continue
+            read_at = answered
+            if read_at is None and person.user not in self.unread and self.rng.random() < 0.5:
+                read_at = sent + timedelta(hours=self.rng.uniform(1, 48))
+                read_at = read_at if read_at <= self.now else None
+            self.notifications.append({
+                "user_id": person.user.id, "kind": NOTIFICATION_KIND, "message": messages[wave],
+                "params": params, "link": link, "created_at": sent, "read_at": read_at})
+
+    def answer(self, person: Person, wave: Wave, at: datetime,
+               scores: dict[str, int | None], *, meeting: Meeting | None = None) -> None:
+        self.perceptions.extend(
+            {"participant_id": person.participant.id, "public_value_id": self.values[code].id,
+             "wave": wave, "meeting_id": meeting.id if meeting is not None else None,
+             "score": score, "answered_at": at}
+            for code, score in scores.items())
+
+    def write(self) -> None:
+        db.session.add_all([*self.pulses, *self.suggestions])
+        db.session.flush()
+        db.session.execute(sa.insert(pulse_values), [
+            {"pulse_id": pulse.id, "public_value_id": self.values[code].id, "position": position}
+            for pulse in self.pulses for position, code in enumerate(PULSE_STORY, start=1)])
+        for model, rows in ((SurveyInvitation, self.invitations),
+                            (Perception, self.perceptions),
+                            (Notification, self.notifications)):
+            if rows:
+                db.session.execute(sa.insert(model), rows)
 
 
 def _slug(text: str) -> str:
@@ -735,6 +950,7 @@ class _Builder:
         self.votes_and_comments(proposals)
         self.moderation(process, proposals)
         self.absence_reasons()
+        self.perceived_value(process)
         db.session.add_all(self.audit)
         return process
 
@@ -1288,6 +1504,298 @@ class _Builder:
                     actor_id=staff.id, action="absence.request", target_type="session",
                     target_id=meeting.id, process_id=meeting.process_id,
                     details={"requests": len(rows)}, created_at=asked_at))
+
+    # ---------------------------------------------------------------- perceived public value
+    def perceived_value(self, process: Process) -> None:
+        """The public values catalogue, the baseline and final waves, the session pulses: who
+        was offered what, when, and what they answered. Generators of their own, so that the
+        rest of the demo stays as it was, and so that scores (drawn per person, answered or not)
+        do not shift when who answers does."""
+        rng = random.Random(SEED + 3)
+        values = self.catalogue(process)
+        trails = self.trails(process)
+        scores = self.latent_scores(trails)
+        demo_people = (self.citizen, self.representative)
+        staff = self.logins[Role.STAFF]
+        survey = SurveyRows(process=process, values=values, now=self.now, rng=rng,
+                            unread=(self.citizen.user, self.representative.user))
+
+        # The baseline: offered as it opens to everyone taking part or registered, and to the
+        # officials; then to each newcomer at their first step while it is open.
+        opens, closes = self.at(*BASELINE_OPENS), self.at(*BASELINE_CLOSES)
+        reminder = self.at(*BASELINE_REMINDED)
+        asked_why = self.asked_why(process, trails, closes)
+        baseline: dict[Person, datetime] = {}  # respondents, when they answered
+        at_opening = 0
+        for person in self.people:
+            trail = trails[person.participant.id]
+            asked = asked_why.get(person.participant.id)
+            if not person.external or trail.in_circle(opens):
+                offered: datetime | None = opens
+                at_opening += 1
+            else:
+                offered = trail.first_step(opens, closes) or asked
+            if offered is None:
+                continue
+            answered = None
+            if offered < closes - timedelta(hours=2):
+                if not person.external or person in demo_people:
+                    answered = self.answer_time(rng, offered, closes, reminder=reminder)
+                elif asked is not None:
+                    # Never came, asked why, and answered the survey the message pointed to:
+                    # the comparison group of people the sessions did not touch.
+                    if rng.random() < 0.75:
+                        answered = self.answer_time(rng, max(asked, offered), closes)
+                elif person.user is None:
+                    # A walk-in answers at the desk, on their phone, or never.
+                    if rng.random() < 0.3:
+                        answered = offered + timedelta(minutes=rng.uniform(3, 40))
+                elif rng.random() < 0.45 + 0.4 * person.engagement:
+                    answered = self.answer_time(rng, offered, closes, reminder=reminder)
+            survey.offer(person, Wave.BASELINE, offered, answered, reminded=reminder)
+            if answered is not None:
+                baseline[person] = answered
+                survey.answer(person, Wave.BASELINE, answered,
+                              {code: pair[0] for code, pair in scores[person].items()})
+        db.session.add(SurveyWave(process_id=process.id, wave=Wave.BASELINE, opened_at=opens,
+                                  opened_by_id=staff.id, closed_at=closes,
+                                  closed_by_id=staff.id))
+        self.audit.append(AuditLog(
+            actor_id=staff.id, action="survey_opened", target_type="process",
+            target_id=process.id, process_id=process.id,
+            details={"wave": Wave.BASELINE.value, "offered": at_opening}, created_at=opens))
+        self.wave_reminder(process, survey, Wave.BASELINE, reminder)
+        self.audit.append(AuditLog(
+            actor_id=staff.id, action="survey_closed", target_type="process",
+            target_id=process.id, process_id=process.id,
+            details={"wave": Wave.BASELINE.value}, created_at=closes))
+
+        # The final wave, still open: everyone who took part (those who dropped out too), the
+        # baseline's respondents and the officials. Fewer answer, those who stopped coming
+        # fewer still; the demo logins find it waiting for them.
+        opens, reminder = self.at(*FINAL_OPENS), self.at(*FINAL_REMINDED)
+        at_opening = 0
+        last_two = {HELD - 2, HELD - 1}
+        silent_official = self.elected_users[-1]
+        for person in self.people:
+            trail = trails[person.participant.id]
+            if not person.external or person in baseline or trail.in_circle(opens):
+                offered = opens
+                at_opening += 1
+            else:
+                offered = trail.first_step(opens, self.now)
+            if offered is None:
+                continue
+            if not person.external:
+                chance = 0.0 if person.user is silent_official else 1.0
+            elif person in demo_people or person.user is None:
+                chance = 0.0  # walk-ins left no address; the demo logins may answer it
+            else:
+                # Who answered once answers again more readily.
+                answered_before = person in baseline
+                if not person.attended:
+                    chance = 0.55 if answered_before else 0.08
+                elif not last_two & set(person.attended):
+                    chance = 0.45 if answered_before else 0.05
+                else:
+                    chance = (0.7 if answered_before else 0.12) + 0.2 * person.engagement
+            answered = None
+            if offered < self.now - timedelta(hours=2) and rng.random() < chance:
+                answered = self.answer_time(rng, offered, self.now, reminder=reminder)
+            survey.offer(person, Wave.FINAL, offered, answered, reminded=reminder)
+            if answered is not None:
+                survey.answer(person, Wave.FINAL, answered,
+                              {code: pair[1] for code, pair in scores[person].items()})
+        db.session.add(SurveyWave(process_id=process.id, wave=Wave.FINAL, opened_at=opens,
+                                  opened_by_id=staff.id))
+        self.audit.append(AuditLog(
+            actor_id=staff.id, action="survey_opened", target_type="process",
+            target_id=process.id, process_id=process.id,
+            details={"wave": Wave.FINAL.value, "offered": at_opening}, created_at=opens))
+        self.wave_reminder(process, survey, Wave.FINAL, reminder)
+
+        self.pulses(survey)
+        survey.write()
+
+    def wave_reminder(self, process: Process, survey: SurveyRows, wave: Wave,
+                      at: datetime) -> None:
+        """The audit row of the wave's one reminder, as the reminder service leaves it."""
+        if survey.reminded[(wave, None)]:
+            self.audit.append(AuditLog(
+                actor_id=self.logins[Role.STAFF].id, action="survey.remind",
+                target_type="process", target_id=process.id, process_id=process.id,
+                details={"wave": wave.value, "reminded": survey.reminded[(wave, None)]},
+                created_at=at))
+
+    def catalogue(self, process: Process) -> dict[str, PublicValue]:
+        values = {
+            value.code: PublicValue(process_id=process.id, code=value.code, name=value.name,
+                                    name_en=value.name_en, statement=value.statement,
+                                    statement_en=value.statement_en, position=position)
+            for position, value in enumerate(DEFAULT_VALUES, start=1)}
+        db.session.add_all(values.values())
+        db.session.flush()
+        return values
+
+    def trails(self, process: Process) -> defaultdict[int, Trail]:
+        """Per participant id, what survey offers follow: registrations, check-ins and the first
+        act online, as the indicator engine counts them (on published proposals)."""
+        trails: defaultdict[int, Trail] = defaultdict(Trail)
+        for pid, registered, cancelled, starts in db.session.execute(
+                sa.select(Registration.participant_id, Registration.registered_at,
+                          Registration.cancelled_at, Meeting.starts_at)
+                .join(Meeting, Meeting.id == Registration.meeting_id)
+                .where(Meeting.process_id == process.id)):
+            trails[pid].registrations.append((registered, cancelled, starts))
+        for attendance, person in self.attendances:
+            trails[person.participant.id].checked_in.append(attendance.checked_in_at)
+        published = sa.and_(Proposal.process_id == process.id, Proposal.published_at.is_not(None))
+        for stmt in (
+            sa.select(Proposal.author_id, sa.func.min(Proposal.published_at))
+            .where(published).group_by(Proposal.author_id),
+            sa.select(Comment.author_id, sa.func.min(Comment.created_at))
+            .join(Proposal, Proposal.id == Comment.proposal_id)
+            .where(published).group_by(Comment.author_id),
+            sa.select(Vote.participant_id, sa.func.min(Vote.cast_at))
+            .join(Proposal, Proposal.id == Vote.proposal_id)
+            .where(published).group_by(Vote.participant_id),
+        ):
+            for pid, first in db.session.execute(stmt):
+                trail = trails[pid]
+                trail.online = first if trail.online is None else min(trail.online, first)
+        return trails
+
+    def asked_why(self, process: Process, trails: dict[int, Trail],
+                  closes: datetime) -> dict[int, datetime]:
+        """External people who never came to any session and were asked why while the baseline
+        was open (with a day left to answer): participant id -> when they were asked."""
+        from pvplatform.ledger.models import AbsenceRequest
+
+        external = {p.participant.id for p in self.people if p.external}
+        asked: dict[int, datetime] = {}
+        for pid, at in db.session.execute(
+                sa.select(AbsenceRequest.participant_id, AbsenceRequest.created_at)
+                .join(Meeting, Meeting.id == AbsenceRequest.meeting_id)
+                .where(Meeting.process_id == process.id,
+                       AbsenceRequest.created_at < closes - timedelta(days=1))
+                .order_by(AbsenceRequest.created_at, AbsenceRequest.participant_id)):
+            if pid in external and not trails[pid].checked_in:
+                asked.setdefault(pid, at)
+        return asked
+
+    def latent_scores(self, trails: dict[int, Trail]
+                      ) -> dict[Person, dict[str, tuple[int | None, int | None]]]:
+        """Everyone's (baseline, final) score per value, None for "don't know", whether or not
+        they answer: drawn in a fixed order, so that who answers does not change them."""
+        rng = random.Random(SEED + 4)
+        last_two = {HELD - 2, HELD - 1}
+        scores: dict[Person, dict[str, tuple[int | None, int | None]]] = {}
+        for person in self.people:
+            internal = not person.external
+            trail = trails[person.participant.id]
+            untouched = not trail.checked_in and trail.online is None
+            dropped = bool(person.external and person.attended
+                           and not last_two & set(person.attended))
+            row: dict[str, tuple[int | None, int | None]] = {}
+            for code, story in VALUE_STORIES.items():
+                before = rng.choices(SCORES, weights=story.internal if internal
+                                     else story.external)[0]
+                if internal:
+                    weights = story.internal_change
+                elif untouched:
+                    weights = COMPARISON_CHANGE
+                else:
+                    weights = story.external_change
+                change = rng.choices(CHANGES, weights=weights)[0]
+                if rng.random() < DROPOUT_DROP and dropped and code in DROPOUT_VALUES:
+                    change -= 1
+                after = min(5, max(1, before + change))
+                dont_know = story.dont_know[internal]
+                row[code] = (None if rng.random() < dont_know else before,
+                             None if rng.random() < dont_know else after)
+            scores[person] = row
+        return scores
+
+    @staticmethod
+    def answer_time(rng: random.Random, start: datetime, end: datetime, *,
+                    reminder: datetime | None = None,
+                    within: timedelta = timedelta(days=7)) -> datetime:
+        """Most people answer within days of being asked, some only once reminded; all before
+        `end`."""
+        if reminder is not None and start < reminder < end - timedelta(hours=2) and \
+                rng.random() < 0.3:
+            start, within = reminder, timedelta(days=3)
+        earliest = start + timedelta(minutes=5)
+        latest = min(start + within, end - timedelta(hours=1))
+        if latest <= earliest:
+            return earliest
+        return earliest + (latest - earliest) * rng.random() ** 2
+
+    def pulses(self, survey: SurveyRows) -> None:
+        """Three questions about each held session, sent to its attendees as it closes; about
+        half answer, officials more often; a few leave a suggestion."""
+        rng = survey.rng
+        demo_people = (self.citizen, self.representative)
+        present: dict[int, list[Person]] = {}
+        for attendance, person in self.attendances:
+            here = present.setdefault(attendance.meeting_id, [])
+            if person not in here:
+                here.append(person)
+        for index in range(HELD):
+            meeting = self.meetings[index]
+            assert meeting.ends_at is not None
+            sent = meeting.ends_at
+            pulse = SessionPulse(meeting_id=meeting.id, sent_at=sent,
+                                 sent_by_id=self.staff_users[index % len(self.staff_users)].id,
+                                 closes_at=sent + PULSE_OPEN)
+            survey.pulses.append(pulse)
+            closes = min(pulse.closes_at, self.now)
+            reminder = sent + PULSE_REMINDED
+            respondents: list[tuple[Person, datetime]] = []
+            for person in present.get(meeting.id, []):
+                answered = None
+                if person.user is None:
+                    # The QR code shown at the door as people leave.
+                    if rng.random() < 0.4:
+                        answered = sent + timedelta(minutes=rng.uniform(2, 30))
+                elif person in demo_people:
+                    # They answered the closed pulses; an open one waits for them.
+                    if not pulse.is_open(self.now):
+                        answered = self.answer_time(rng, sent, closes, reminder=reminder,
+                                                    within=timedelta(days=2))
+                elif rng.random() < (0.7 if not person.external
+                                     else 0.3 + 0.35 * person.engagement):
+                    answered = self.answer_time(rng, sent, closes, reminder=reminder,
+                                                within=timedelta(days=2))
+                survey.offer(person, Wave.SESSION, sent, answered, meeting=meeting,
+                             reminded=reminder)
+                if answered is None:
+                    continue
+                bonus = 0.0 if person.external else PULSE_INTERNAL_BONUS
+                survey.answer(person, Wave.SESSION, answered, {
+                    code: None if rng.random() < 0.03 else
+                    min(5, max(1, round(rng.gauss(means[index] + bonus, 0.8))))
+                    for code, means in PULSE_STORY.items()}, meeting=meeting)
+                respondents.append((person, answered))
+            writers = [(p, at) for p, at in respondents if p.external and p not in demo_people]
+            for (person, at), text in zip(rng.sample(writers, min(3, len(writers))),
+                                          PULSE_SUGGESTIONS[index], strict=False):
+                survey.suggestions.append(PulseComment(
+                    meeting_id=meeting.id, participant_id=person.participant.id, text=text,
+                    written_at=at))
+            # The audit rows the pulse service leaves when sending and reminding.
+            self.audit.append(AuditLog(
+                actor_id=pulse.sent_by_id, action="pulse.send", target_type="session",
+                target_id=meeting.id, process_id=meeting.process_id,
+                details={"values": [survey.values[code].name for code in PULSE_STORY],
+                         "asked": len(present.get(meeting.id, []))},
+                created_at=sent))
+            reminded = survey.reminded[(Wave.SESSION, meeting.id)]
+            if reminded:
+                self.audit.append(AuditLog(
+                    actor_id=pulse.sent_by_id, action="pulse.remind", target_type="session",
+                    target_id=meeting.id, process_id=meeting.process_id,
+                    details={"reminded": reminded}, created_at=reminder))
 
     def proposal_author(self, spec: ProposalSpec, contributors: list[Person]) -> Person:
         if spec.author == "citizen":

@@ -43,6 +43,9 @@ ARGUMENTS = {
     "flag_id": "flag_id",
     "membership_request_id": "membership_request_id",
     "attendance_id": "walk_in_attendance_id",
+    "value_id": "value_id",
+    "wave": "wave",
+    "invitation_id": "pulse_invitation_id",
 }
 
 
@@ -112,6 +115,28 @@ def build_world() -> dict[str, Any]:
     db.session.commit()
     walk_in_token = walk_in_link_token(walk_in, secret_key=current_app.config["SECRET_KEY"],
                                        now=utcnow())
+    # feedback: a catalogue value, the baseline open (offered to the citizen, who registered,
+    # and to staff and elected officials), a pulse offered to the citizen and to the walk-in,
+    # and the walk-in's survey link
+    from pvplatform.feedback import surveys
+    from pvplatform.feedback.links import survey_link_token
+    from pvplatform.feedback.models import PublicValue, SessionPulse, Wave
+
+    value = PublicValue(process_id=process.id, code="trust", name="Confiance",
+                        statement="J'ai confiance dans la mairie.", position=1)
+    db.session.add(value)
+    db.session.flush()
+    now = utcnow()
+    surveys.open_wave(process, Wave.BASELINE, by=users["staff"], now=now)
+    pulse = SessionPulse(meeting_id=meeting.id, sent_at=now, closes_at=now + timedelta(days=14))
+    pulse.values = [value]
+    db.session.add(pulse)
+    surveys.offer(process, author, Wave.SESSION, now=now, meeting=meeting)
+    pulse_invitation = surveys.offer(process, walk_in.participant, Wave.SESSION, now=now,
+                                     meeting=meeting)
+    db.session.commit()
+    survey_token = survey_link_token(pulse_invitation,
+                                     secret_key=current_app.config["SECRET_KEY"], now=now)
     # indicators: a stored flag (added after the commit that refreshes flags, so that it stays)
     from pvplatform.indicators.models import FlagRecord
 
@@ -146,6 +171,10 @@ def build_world() -> dict[str, Any]:
         "stratum_id": stratum.id,
         "walk_in_attendance_id": walk_in.id,
         "walk_in_token": walk_in_token,
+        "value_id": value.id,
+        "wave": "baseline",
+        "pulse_invitation_id": pulse_invitation.id,
+        "survey_token": survey_token,
     }
 
 

@@ -177,6 +177,33 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("ledger.send_requests", "POST"): STAFF,
     ("ledger.answer", "GET"): AUTHOR,
     ("ledger.answer", "POST"): AUTHOR,
+    # feedback: the catalogue, waves and pulses (staff); answering what one was offered (the
+    # world's baseline is offered to the citizen, who registered, and to staff and elected
+    # officials; its pulse to the citizen and the walk-in); the results (staff and elected)
+    ("feedback.catalogue", "GET"): STAFF,
+    ("feedback.catalogue", "POST"): STAFF,
+    ("feedback.catalogue_defaults", "POST"): STAFF,
+    ("feedback.value_edit", "GET"): STAFF,
+    ("feedback.value_edit", "POST"): STAFF,
+    ("feedback.value_move", "POST"): STAFF,
+    ("feedback.value_retire", "POST"): STAFF,
+    ("feedback.manage", "GET"): STAFF,
+    ("feedback.wave_open", "POST"): STAFF,
+    ("feedback.wave_close", "POST"): STAFF,
+    ("feedback.wave_remind", "POST"): STAFF,
+    ("feedback.pulse_manage", "GET"): STAFF,
+    ("feedback.pulse_manage", "POST"): STAFF,
+    ("feedback.pulse_remind", "POST"): STAFF,
+    ("feedback.pulse_close", "POST"): STAFF,
+    ("feedback.pulse_link", "GET"): STAFF,
+    ("feedback.answer_wave", "GET"): frozenset({"citizen", "staff", "elected"}),
+    ("feedback.answer_wave", "POST"): frozenset({"citizen", "staff", "elected"}),
+    ("feedback.answer_pulse", "GET"): AUTHOR,
+    ("feedback.answer_pulse", "POST"): AUTHOR,
+    ("feedback.answer_link", "GET"): ALL - {"evaluator"},
+    ("feedback.answer_link", "POST"): ALL - {"evaluator"},
+    ("feedback.my_surveys", "GET"): PARTICIPANTS | ADMIN,
+    ("feedback.results", "GET"): ANSWERING,
 }
 
 # Evaluators read and take no part: the only writes the table may grant them are on their own
@@ -196,6 +223,7 @@ ARGUMENT_OVERRIDES = {
     "auth_admin.remove_member": {"user_id": "member_id"},
     "auth_admin.set_contact": {"user_id": "member_id"},
     "sessions.walk_in_demographics": {"token": "walk_in_token"},
+    "feedback.answer_link": {"token": "survey_token"},
 }
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -12,6 +12,8 @@ from pvplatform.auth.models import Role, User
 from pvplatform.auth.services import authenticate, check_password_policy
 from pvplatform.db import utcnow
 from pvplatform.demo import DEMO_LOGINS, DEMO_REF, load_demo
+from pvplatform.feedback.defaults import DEFAULT_VALUES
+from pvplatform.feedback.models import pulse_values
 from pvplatform.models import (
     Answer,
     Attendance,
@@ -22,12 +24,19 @@ from pvplatform.models import (
     Notification,
     Participant,
     ParticipantAttribute,
+    Perception,
     Process,
     Proposal,
     ProposalState,
+    PublicValue,
+    PulseComment,
     Registration,
+    SessionPulse,
     Stratum,
+    SurveyInvitation,
+    SurveyWave,
     Vote,
+    Wave,
 )
 from pvplatform.sessions.models import Meeting, MeetingFormat, SpeakingTurn
 
@@ -306,3 +315,182 @@ def test_demo_command_loads_once_then_changes_nothing(runner, db):
             assert login.email in result.output and login.password in result.output
         assert row_counts(db) == before
     assert count(db, Process) == 1
+
+
+def test_perceived_value_is_created_for_some_and_destroyed_for_others(db, demo):
+    """The demo's first minute: trust rises for officials and falls for residents, and
+    inclusiveness, already weak for residents, weakens; not everything is red."""
+    from pvplatform.indicators import Group, compute_flags, compute_indicators
+
+    process, _ = demo
+    now = utcnow()
+    flags = compute_flags(process.id, now)
+    duality = [f for f in flags if f.code == "value_duality"]
+    assert [f.public_value for f in duality] == ["trust"]
+    assert duality[0].p_value is not None and duality[0].p_value < 0.05
+    weakened = {(f.group, f.public_value): f for f in flags if f.code == "weak_value_weakened"}
+    inclusiveness = weakened[(Group.EXTERNAL, "inclusiveness")]
+    assert inclusiveness.p_value is not None and inclusiveness.p_value < 0.05
+
+    rows = {r.key: r for r in compute_indicators(process.id, now)}
+
+    def row(code: str, *, group: str = "", value: str = "", session: int | None = None):
+        return rows[(code, "", "", group, value, session)]
+
+    for group in (Group.INTERNAL, Group.EXTERNAL):
+        for code in ("trust", "inclusiveness", "transparency"):
+            for wave in ("perception_baseline", "perception_final", "perception_delta"):
+                assert row(wave, group=group, value=code).n >= 5, (wave, group, code)
+        # Fewer answer the final wave than the baseline, in both groups.
+        baseline = row("baseline_response_rate", group=group)
+        final = row("final_response_rate", group=group)
+        assert final.value < baseline.value
+        # Transparency improves for everyone.
+        assert row("perception_delta", group=group, value="transparency").value > 0
+    assert row("baseline_response_rate", group=Group.INTERNAL).value == 1
+    trust = {g: row("perception_delta", group=g, value="trust").value
+             for g in (Group.INTERNAL, Group.EXTERNAL)}
+    assert trust[Group.INTERNAL] >= 0.5 and trust[Group.EXTERNAL] <= -0.5
+    assert row("perception_baseline", group=Group.EXTERNAL, value="inclusiveness").value < 3
+    assert row("perception_delta", group=Group.EXTERNAL, value="inclusiveness").value <= -0.25
+    assert row("duality_count").value == 1
+
+    # A pulse mean for each held session and each value it asked, none for the others; the
+    # perceived responsiveness sinks from session to session as proposals wait.
+    held = list(db.session.scalars(sa.select(Meeting.id).where(Meeting.starts_at <= now)
+                                   .order_by(Meeting.starts_at, Meeting.id)))
+    assert len(held) == 4
+    asked = ("responsiveness", "inclusiveness", "transparency")
+    for session in held:
+        for value in ("trust", "inclusiveness", "transparency", "responsiveness"):
+            pulse = row("pulse_mean", value=value, session=session)
+            if value in asked:
+                assert pulse.value is not None and pulse.n >= 5, (value, session)
+            else:
+                assert pulse.value is None and pulse.n == 0
+    sinking = [row("pulse_mean", value="responsiveness", session=s).value for s in held]
+    assert sinking[0] > sinking[1] > sinking[-1]
+
+
+def test_surveys_are_offered_and_answered_consistently(db, demo):
+    process, _ = demo
+    now = utcnow()
+    catalogue = list(db.session.scalars(
+        sa.select(PublicValue).where(PublicValue.process_id == process.id)
+        .order_by(PublicValue.position)))
+    assert [(v.position, v.code) for v in catalogue] == [
+        (i, v.code) for i, v in enumerate(DEFAULT_VALUES, start=1)]
+    assert all(v.name and v.name_en and v.statement and v.statement_en for v in catalogue)
+
+    meetings = list(db.session.scalars(sa.select(Meeting).order_by(Meeting.starts_at)))
+    held = [m for m in meetings if m.starts_at <= now]
+    waves = {w.wave: w for w in db.session.scalars(sa.select(SurveyWave))}
+    baseline, final = waves[Wave.BASELINE], waves[Wave.FINAL]
+    assert baseline.opened_at < meetings[0].starts_at
+    assert baseline.closed_at is not None
+    assert baseline.opened_at + timedelta(weeks=3) < baseline.closed_at < final.opened_at
+    assert final.opened_at > held[-1].starts_at and final.is_open(now)
+
+    kinds = dict(db.session.execute(sa.select(Participant.id, Participant.kind)).all())
+    internal = {pid for pid, kind in kinds.items() if kind.is_internal}
+    assert len(internal) == 8
+    invitations = list(db.session.scalars(sa.select(SurveyInvitation)))
+    offered = {(i.participant_id, i.wave, i.meeting_id): i for i in invitations}
+    instants: dict[tuple[int, Wave, int | None], set[datetime]] = defaultdict(set)
+    scores: dict[tuple[int, Wave, int | None], list[int | None]] = defaultdict(list)
+    for perception in db.session.scalars(sa.select(Perception)):
+        key = (perception.participant_id, perception.wave, perception.meeting_id)
+        instants[key].add(perception.answered_at)
+        scores[key].append(perception.score)
+    assert any(None in s for s in scores.values())  # some "don't know"
+    # One submission per survey: every question at the same instant.
+    assert all(len(at) == 1 for at in instants.values())
+    answers = {key: min(at) for key, at in instants.items()}
+    windows = {Wave.BASELINE: (baseline.opened_at, baseline.closed_at),
+               Wave.FINAL: (final.opened_at, now)}
+    pulses = {p.meeting_id: p for p in db.session.scalars(sa.select(SessionPulse))}
+    for key, answered_at in answers.items():
+        _participant_id, wave, meeting_id = key
+        # Every question, answered while the survey was open, after it was offered.
+        assert len(scores[key]) == (8 if meeting_id is None else 3)
+        assert key in offered, key
+        assert offered[key].offered_at <= answered_at <= now
+        if meeting_id is None:
+            opened_at, closed_at = windows[wave]
+        else:
+            opened_at, closed_at = pulses[meeting_id].sent_at, pulses[meeting_id].closes_at
+        assert opened_at <= answered_at < closed_at
+    for invitation in invitations:
+        assert invitation.offered_at <= now
+        if invitation.reminded_at is not None:
+            # Reminded once, only when they had not answered yet.
+            key = (invitation.participant_id, invitation.wave, invitation.meeting_id)
+            assert invitation.offered_at < invitation.reminded_at <= now
+            assert answers.get(key, now) > invitation.reminded_at
+
+    def respondents(wave: Wave) -> set[int]:
+        return {pid for pid, w, _ in answers if w == wave}
+
+    def offered_to(wave: Wave) -> set[int]:
+        return {pid for pid, w, _ in offered if w == wave}
+
+    # The baseline: internal people offered it and all answering, about 55-70% of those offered
+    # answering; a few who never came to a session answered it too (a comparison group).
+    assert internal <= offered_to(Wave.BASELINE) and internal <= respondents(Wave.BASELINE)
+    share = len(respondents(Wave.BASELINE)) / len(offered_to(Wave.BASELINE))
+    assert 0.5 <= share <= 0.75, share
+    attendees = set(db.session.scalars(sa.select(Attendance.participant_id)))
+    comparison = respondents(Wave.BASELINE) - attendees - internal
+    assert len(comparison) >= 3
+    # The final wave: offered to every baseline respondent and attendee, those who dropped
+    # out included; answered by fewer people, those who dropped out fewer still.
+    assert respondents(Wave.BASELINE) | attendees <= offered_to(Wave.FINAL)
+    assert len(respondents(Wave.FINAL)) < len(respondents(Wave.BASELINE))
+    last_two = {m.id for m in held[-2:]}
+    came = defaultdict(set)
+    for pid, mid in db.session.execute(sa.select(Attendance.participant_id,
+                                                 Attendance.meeting_id)):
+        came[pid].add(mid)
+    external_attendees = {pid for pid in came if pid not in internal}
+    dropped = {pid for pid in external_attendees if not came[pid] & last_two}
+    stayed = external_attendees - dropped
+    rate = {name: len(group & respondents(Wave.FINAL)) / len(group)
+            for name, group in (("dropped", dropped), ("stayed", stayed))}
+    assert rate["dropped"] < rate["stayed"]
+
+    # The demo citizen finds the final survey waiting, its offer and reminder unread.
+    citizen = db.session.scalar(
+        sa.select(Participant).join(User, User.id == Participant.user_id)
+        .where(User.email == "citoyenne@villeneuve.example"))
+    assert citizen.id in offered_to(Wave.FINAL) - respondents(Wave.FINAL)
+    assert citizen.id in respondents(Wave.BASELINE)
+    assert count(db, Notification, Notification.user_id == citizen.user_id,
+                 Notification.kind == "survey", Notification.read_at.is_(None),
+                 Notification.link == f"/processes/{process.id}/survey/final") == 2
+
+    # A pulse per held session, three values in order, offered to its attendees (walk-ins
+    # included), answered by about half of them; a few private suggestions.
+    assert set(pulses) == {m.id for m in held}
+    asked = db.session.execute(sa.select(pulse_values.c.pulse_id, pulse_values.c.position,
+                                         pulse_values.c.public_value_id)
+                               .order_by(pulse_values.c.pulse_id, pulse_values.c.position)).all()
+    assert len(asked) == 3 * len(held)
+    for meeting in held:
+        pulse = pulses[meeting.id]
+        assert meeting.ends_at <= pulse.sent_at < pulse.closes_at
+        present = set(db.session.scalars(sa.select(Attendance.participant_id)
+                                         .where(Attendance.meeting_id == meeting.id)))
+        invited = {pid for pid, w, mid in offered if mid == meeting.id}
+        assert invited == present
+        answered = {pid for pid, w, mid in answers if mid == meeting.id}
+        assert 0.25 <= len(answered) / len(present) <= 0.75
+        walk_ins = set(db.session.scalars(
+            sa.select(Attendance.participant_id).where(Attendance.meeting_id == meeting.id,
+                                                       Attendance.walk_in.is_(True))))
+        assert walk_ins <= invited
+    suggestions = list(db.session.scalars(sa.select(PulseComment)))
+    assert 4 <= len(suggestions) <= 4 * len(held)
+    for suggestion in suggestions:
+        key = (suggestion.participant_id, Wave.SESSION, suggestion.meeting_id)
+        assert key in answers and suggestion.text.strip()
+        assert suggestion.written_at <= now

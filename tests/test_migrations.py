@@ -153,13 +153,17 @@ def test_upgrade_and_downgrade_with_the_demo_loaded(tmp_path):
                     for t in tables}
 
         before = counts()
+        dont_know = db.session.scalar(
+            sa.text("SELECT count(*) FROM perceptions WHERE score IS NULL"))
         db.session.rollback()  # end the read: SQLite would keep showing its snapshot
         downgrade(revision=V1_HEAD)
         upgrade()
         after = counts()
-        # Version 1 had no speaking turns: the downgrade drops them, the rest is kept.
-        assert after == {**before, "speaking_turns": 0}
-        assert before["speaking_turns"] > 0
+        # Version 1 had no speaking turns and no "don't know" answers: the downgrade drops
+        # them, the rest is kept.
+        assert after == {**before, "speaking_turns": 0,
+                         "perceptions": before["perceptions"] - dont_know}
+        assert before["speaking_turns"] > 0 and dont_know > 0
         db.session.remove()
         db.engine.dispose()
 

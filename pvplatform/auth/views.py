@@ -58,6 +58,7 @@ from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db, login_manager
+from pvplatform.notifications.services import N_
 
 __all__ = ["admin_bp", "bp"]
 
@@ -67,6 +68,9 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 login_manager.login_view = "auth.login"
 login_manager.login_message_category = "warning"
+# Translated when flashed, in the visitor's language (N_ only marks it for extraction).
+login_manager.login_message = N_("Please log in to access this page.")
+login_manager.localize_callback = _
 login_manager.user_loader(load_user)
 
 

@@ -344,3 +344,122 @@ def surveys_of(participant: Participant, *, now: datetime) -> list[Survey]:
     ).all()
     return [Survey(invitation, process, meeting, _is_open(invitation, now))
             for invitation, process, meeting in rows]
+
+
+# ---------------------------------------------------------------- offers to many people at once
+
+def _same_meeting(meeting_id: int | None) -> sa.ColumnElement[bool]:
+    return (SurveyInvitation.meeting_id == meeting_id) if meeting_id is not None \
+        else SurveyInvitation.meeting_id.is_(None)
+
+
+def offer_to(process: Process, wave: Wave, people: sa.Select, *, now: datetime,
+             meeting: Meeting | None = None) -> int:
+    """Offers a wave (or, with `meeting`, that session's pulse) to the participant ids `people`
+    selects, except those offered it already, with one notification each to those with an
+    account; returns how many were newly offered. A few statements whatever the number of people
+    (a paper sheet, a pulse to a crowded session).
+
+    A concurrent offer of the same survey to the same person makes the batch lose on the unique
+    index: it is then retried person by person, each losing alone (`offer`), so that the change
+    that triggered it is never refused."""
+    meeting_id = meeting.id if meeting is not None else None
+    wanted = people.subquery("wanted")
+    pid = next(iter(wanted.c))
+    already = sa.exists().where(
+        SurveyInvitation.process_id == process.id, SurveyInvitation.participant_id == pid,
+        SurveyInvitation.wave == wave, _same_meeting(meeting_id))
+    insert = sa.insert(SurveyInvitation).from_select(
+        ["process_id", "participant_id", "wave", "meeting_id", "offered_at"],
+        sa.select(sa.literal(process.id), pid, sa.literal(wave.value),
+                  sa.literal(meeting_id, type_=sa.Integer),
+                  sa.literal(now, type_=SurveyInvitation.offered_at.type))
+        .where(pid.is_not(None), ~already).distinct())
+    try:
+        with db.session.begin_nested():
+            db.session.execute(insert)
+    except sa.exc.IntegrityError:
+        participants = db.session.scalars(
+            sa.select(Participant).where(Participant.id.in_(sa.select(pid)))).all()
+        return sum(offer(process, p, wave, now=now, meeting=meeting) is not None
+                   for p in participants)
+    just_offered = sa.and_(
+        SurveyInvitation.process_id == process.id, SurveyInvitation.wave == wave,
+        _same_meeting(meeting_id), SurveyInvitation.offered_at == now,
+        SurveyInvitation.participant_id.in_(sa.select(pid)))
+    if meeting is not None:
+        params, link = {"session": meeting.title}, pulse_path(meeting.id)
+    else:
+        params, link = {"process": process.title}, wave_path(process.id, wave)
+    # Not twice to the same person: an `offer` at this same instant has notified them already.
+    notified = sa.exists().where(
+        Notification.user_id == User.id, Notification.kind == NOTIFICATION_KIND,
+        Notification.link == link, Notification.created_at == now)
+    db.session.execute(sa.insert(Notification).from_select(
+        ["user_id", "kind", "message", "params", "link", "created_at"],
+        sa.select(User.id, sa.literal(NOTIFICATION_KIND), sa.literal(OFFER_MESSAGES[wave]),
+                  sa.literal(params, type_=Notification.params.type), sa.literal(link),
+                  sa.literal(now, type_=Notification.created_at.type))
+        .select_from(SurveyInvitation)
+        .join(Participant, Participant.id == SurveyInvitation.participant_id)
+        .join(User, User.id == Participant.user_id)
+        .where(just_offered, User.deleted_at.is_(None), User.role != Role.EVALUATOR,
+               ~notified)))
+    return db.session.scalar(sa.select(sa.func.count()).select_from(SurveyInvitation)
+                             .where(just_offered)) or 0
+
+
+def offer_open_baseline(process: Process, people: sa.Select, *, now: datetime) -> int:
+    """The baseline, if it is open, to the participant ids `people` selects (0 otherwise)."""
+    if not wave_is_open(process.id, Wave.BASELINE, now):
+        return 0
+    return offer_to(process, Wave.BASELINE, people, now=now)
+
+
+# ---------------------------------------------------------------- who answered
+
+def wave_respondents(process_id: int, wave: Wave | str) -> sa.Select:
+    """The participant ids with at least one answer in a baseline or final wave."""
+    from pvplatform.feedback.models import Perception, PublicValue
+
+    return (sa.select(Perception.participant_id)
+            .join(PublicValue, PublicValue.id == Perception.public_value_id)
+            .where(PublicValue.process_id == process_id, Perception.wave == Wave(wave))
+            .distinct())
+
+
+def pulse_respondents(meeting_id: int) -> sa.Select:
+    """The participant ids who answered a session's pulse: a score, a "don't know" or a
+    suggestion."""
+    from pvplatform.feedback.models import Perception, PulseComment
+
+    return sa.union(
+        sa.select(Perception.participant_id.label("pid"))
+        .where(Perception.wave == Wave.SESSION, Perception.meeting_id == meeting_id),
+        sa.select(PulseComment.participant_id)
+        .where(PulseComment.meeting_id == meeting_id))
+
+
+@dataclass(frozen=True)
+class WaveState:
+    """A baseline or final wave as staff see it."""
+
+    wave: Wave
+    row: SurveyWave | None
+    offered: int
+    respondents: int
+    reminded: int
+
+    def is_open(self, now: datetime) -> bool:
+        return self.row is not None and self.row.is_open(now)
+
+
+def wave_state(process_id: int, wave: Wave | str) -> WaveState:
+    wave = Wave(wave)
+    invited = (sa.select(sa.func.count(), sa.func.count(SurveyInvitation.reminded_at))
+               .where(SurveyInvitation.process_id == process_id,
+                      SurveyInvitation.wave == wave, SurveyInvitation.meeting_id.is_(None)))
+    offered, reminded = db.session.execute(invited).one()
+    respondents = db.session.scalar(sa.select(sa.func.count()).select_from(
+        wave_respondents(process_id, wave).subquery())) or 0
+    return WaveState(wave, wave_row(process_id, wave), offered or 0, respondents, reminded or 0)

@@ -222,4 +222,150 @@ def grouped_bar_chart(chart_id: str, title: str, desc: str, series: Sequence[Ser
     return Markup("".join(parts))  # noqa: S704  # nosec B704
 
 
-__all__ = ["Bar", "BarGroup", "Marker", "Series", "bar_chart", "grouped_bar_chart"]
+# ---------------------------------------------------------------- line chart (trends)
+
+# Lines are told apart by colour, by the shape of their points and by their dash pattern, and
+# the legend shows all three: colour is never the only signal.
+LINE_COLOURS = ("#0b5cad", "#b3261e", "#1c7c3a", "#6a3d9a", "#9a5b00", "#00677f", "#8e2f6b",
+                "#5a6572")
+LINE_SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down", "cross")
+LINE_DASHES = ("", "7 4", "2 3", "9 3 2 3")
+LINE_LEFT = 44
+LINE_RIGHT = 24
+LINE_PLOT_HEIGHT = 200
+LINE_LABEL_CHARS = 20
+LEGEND_ROW = 22
+
+
+@dataclass(frozen=True)
+class TrendSeries:
+    name: str
+    values: tuple[float | None, ...]  # one per point of the x axis; None draws nothing there
+
+
+def _line_style(i: int) -> tuple[str, str, str]:
+    """(colour, shape, dash) of the i-th series: all three change from one series to the
+    next, and combine differently past their own lengths."""
+    return (LINE_COLOURS[i % len(LINE_COLOURS)], LINE_SHAPES[i % len(LINE_SHAPES)],
+            LINE_DASHES[(i + i // len(LINE_SHAPES)) % len(LINE_DASHES)])
+
+
+def _point(shape: str, x: float, y: float, colour: str, size: float = 5.0) -> str:
+    common = f'fill="{colour}" stroke="#ffffff" stroke-width="1"'
+    if shape == "square":
+        return (f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}"'
+                f' height="{2 * size:.1f}" {common}/>')
+    if shape == "triangle":
+        return (f'<path d="M{x:.1f} {y - size - 1:.1f} l{size + 1:.1f} {2 * size + 1:.1f}'
+                f' h{-2 * size - 2:.1f}z" {common}/>')
+    if shape == "triangle-down":
+        return (f'<path d="M{x:.1f} {y + size + 1:.1f} l{size + 1:.1f} {-2 * size - 1:.1f}'
+                f' h{-2 * size - 2:.1f}z" {common}/>')
+    if shape == "diamond":
+        return (f'<path d="M{x:.1f} {y - size - 1:.1f} l{size + 1:.1f} {size + 1:.1f}'
+                f' l{-size - 1:.1f} {size + 1:.1f} l{-size - 1:.1f} {-size - 1:.1f}z"'
+                f' {common}/>')
+    if shape == "cross":
+        return (f'<path d="M{x - size:.1f} {y - size:.1f} L{x + size:.1f} {y + size:.1f}'
+                f' M{x - size:.1f} {y + size:.1f} L{x + size:.1f} {y - size:.1f}"'
+                f' stroke="{colour}" stroke-width="3" fill="none"/>')
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" {common}/>'
+
+
+def _legend(series: Sequence[TrendSeries]) -> tuple[str, int]:
+    """The legend (a swatch of line and point, then the name), wrapped in rows; its height."""
+    parts = []
+    x, y = float(LINE_LEFT), 4.0
+    for i, item in enumerate(series):
+        colour, shape, dash = _line_style(i)
+        width = 40 + 7 * len(_shorten(item.name))
+        if x + width > WIDTH and x > LINE_LEFT:
+            x, y = float(LINE_LEFT), y + LEGEND_ROW
+        dashes = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(f'<line x1="{x:.1f}" y1="{y + 8:.1f}" x2="{x + 26:.1f}" y2="{y + 8:.1f}"'
+                     f' stroke="{colour}" stroke-width="2"{dashes}/>'
+                     + _point(shape, x + 13, y + 8, colour, 4.0)
+                     + f'<text x="{x + 32:.1f}" y="{y + 12:.1f}" fill="#1d2530">'
+                     f'{escape(_shorten(item.name))}</text>')
+        x += width
+    return "".join(parts), int(y + LEGEND_ROW)
+
+
+def line_chart(chart_id: str, title: str, desc: str, points: Sequence[str],
+               series: Sequence[TrendSeries], *, scale_min: float = 1.0,
+               scale_max: float = 5.0) -> Markup:
+    """One line per series across the points of the x axis (sessions, in order), on a fixed
+    scale with a labelled gridline at every whole value. A missing value (no data, or
+    suppressed) breaks the line; a lone value is drawn as a point."""
+    legend, legend_height = _legend(series)
+    top = legend_height + 10
+    bottom_labels = 86
+    height = top + LINE_PLOT_HEIGHT + bottom_labels
+    plot_width = WIDTH - LINE_LEFT - LINE_RIGHT
+    span = (scale_max - scale_min) or 1.0
+
+    def y_of(value: float) -> float:
+        clipped = min(max(value, scale_min), scale_max)
+        return top + LINE_PLOT_HEIGHT * (1 - (clipped - scale_min) / span)
+
+    # The first label, slanted to the left of its point, must not run off the chart: about
+    # 6.5 px a character at this font size, times cos 35°.
+    first = LINE_LEFT + 16
+    if points:
+        first = max(first, 0.82 * 6.5 * len(_shorten_to(points[0], LINE_LABEL_CHARS)) + 4)
+    last = WIDTH - LINE_RIGHT - 16
+
+    def x_of(i: int) -> float:
+        if len(points) <= 1:
+            return max(first, LINE_LEFT + plot_width / 2)
+        return first + i * (last - first) / (len(points) - 1)
+
+    parts = [_open(chart_id, title, desc, height), legend]
+    tick = scale_min
+    while tick <= scale_max + 1e-9:
+        y = y_of(tick)
+        parts.append(f'<line class="chart-grid" x1="{LINE_LEFT}" y1="{y:.1f}"'
+                     f' x2="{WIDTH - LINE_RIGHT}" y2="{y:.1f}" stroke="#d5dae0"'
+                     f' stroke-width="1"/>'
+                     f'<text x="{LINE_LEFT - 8}" y="{y + 4:.1f}" text-anchor="end"'
+                     f' fill="#1d2530">{escape(f"{tick:g}")}</text>')
+        tick += 1.0
+    parts.append(f'<line class="chart-axis" x1="{LINE_LEFT}" y1="{top:.1f}" x2="{LINE_LEFT}"'
+                 f' y2="{top + LINE_PLOT_HEIGHT:.1f}" stroke="#5a6572" stroke-width="1"/>')
+    for i, label in enumerate(points):
+        x = x_of(i)
+        y = top + LINE_PLOT_HEIGHT + 14
+        parts.append(f'<text class="chart-label" x="{x:.1f}" y="{y:.1f}" text-anchor="end"'
+                     f' transform="rotate(-35 {x:.1f} {y:.1f})" fill="#1d2530">'
+                     f'{escape(_shorten_to(label, LINE_LABEL_CHARS))}</text>')
+    for i, item in enumerate(series):
+        colour, shape, dash = _line_style(i)
+        dashes = f' stroke-dasharray="{dash}"' if dash else ""
+        run: list[tuple[float, float]] = []
+        runs: list[list[tuple[float, float]]] = []
+        for j, value in enumerate(item.values[:len(points)]):
+            if value is None:
+                if run:
+                    runs.append(run)
+                run = []
+                continue
+            run.append((x_of(j), y_of(value)))
+        if run:
+            runs.append(run)
+        for segment in runs:
+            if len(segment) > 1:
+                coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
+                parts.append(f'<polyline class="chart-line" points="{coords}" fill="none"'
+                             f' stroke="{colour}" stroke-width="2"{dashes}/>')
+            parts.extend(_point(shape, x, y, colour) for x, y in segment)
+    parts.append("</svg>")
+    # Safe markup: every text above went through escape().
+    return Markup("".join(parts))  # noqa: S704  # nosec B704
+
+
+def _shorten_to(label: str, chars: int) -> str:
+    return label if len(label) <= chars else label[: chars - 1] + "…"
+
+
+__all__ = ["Bar", "BarGroup", "Marker", "Series", "TrendSeries", "bar_chart",
+           "grouped_bar_chart", "line_chart"]

@@ -14,12 +14,25 @@ from datetime import UTC, datetime
 from itertools import groupby
 
 from pvplatform.feedback.models import Wave
-from pvplatform.indicators.facts import DAY, Facts, PerceptionCounts, StratumCount, gather
+from pvplatform.indicators.facts import (
+    DAY,
+    Facts,
+    MeanCounts,
+    PerceptionCounts,
+    StratumCount,
+    WaveResponse,
+    gather,
+    gather_perceptions,
+)
 from pvplatform.indicators.rows import Group, IndicatorRow, ratio, round6
 from pvplatform.indicators.stats import binomial_p, holm, sign_test_p
 from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
+from pvplatform.participation.models import INTERNAL_KINDS, ParticipantKind
 
 GROUPS = (Group.EXTERNAL, Group.INTERNAL)
+# Participant kinds, the administration first (the order of the results' columns).
+KINDS = (ParticipantKind.MANAGER.value, ParticipantKind.ELECTED.value,
+         ParticipantKind.CITIZEN.value, ParticipantKind.ASSOCIATION.value)
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ class PerceptionFigures:
     worsened: float | None
     changed: int  # matched participants whose score changed (the sign test's m)
     sign_p: float | None  # reported sign test p
+    kind: str = ""  # a participant kind for the figures of one kind; "" for a group's
 
 
 def check_instant(as_of: datetime) -> datetime:
@@ -103,7 +117,8 @@ def representation(facts: Facts, count: Callable[[StratumCount], int] = lambda s
     return dimensions
 
 
-def _perception(code: str, group: Group, c: PerceptionCounts) -> PerceptionFigures:
+def _perception(code: str, group: Group, c: PerceptionCounts,
+                kind: str = "") -> PerceptionFigures:
     changed = c.improved + c.worsened
     return PerceptionFigures(
         public_value=code, group=group,
@@ -111,7 +126,7 @@ def _perception(code: str, group: Group, c: PerceptionCounts) -> PerceptionFigur
         final=ratio(c.final_sum, c.final_n), final_n=c.final_n,
         delta=ratio(c.change_sum, c.matched), n=c.matched,
         improved=ratio(c.improved, c.matched), worsened=ratio(c.worsened, c.matched),
-        changed=changed, sign_p=round6(sign_test_p(c.worsened, c.improved)))
+        changed=changed, sign_p=round6(sign_test_p(c.worsened, c.improved)), kind=kind)
 
 
 def perception_figures(facts: Facts) -> list[PerceptionFigures]:
@@ -133,6 +148,27 @@ def is_duality(internal: PerceptionFigures, external: PerceptionFigures,
             and abs(external.delta) >= t.duality_delta
             and internal.delta * external.delta < 0
             and internal.sign_p < t.alpha and external.sign_p < t.alpha)
+
+
+def kind_group(kind: str) -> Group:
+    return Group.INTERNAL if kind in INTERNAL_KINDS else Group.EXTERNAL
+
+
+def perception_figures_by_kind(facts: Facts) -> list[PerceptionFigures]:
+    """The perception figures of each participant kind (KINDS order), per public value: the
+    same formulas as the groups', over the kind's participants only."""
+    return [_perception(code, kind_group(kind),
+                        facts.perception_by_kind.get((kind, code), PerceptionCounts()), kind)
+            for kind in KINDS for code in facts.public_values]
+
+
+def is_weak_weakened(f: PerceptionFigures, t: Thresholds) -> bool:
+    """A value already weak for these people (baseline below weak_below) lost at least
+    weak_delta, on enough people, beyond chance (INDICATORS.md, weak_value_weakened)."""
+    if f.delta is None or f.sign_p is None or f.baseline is None:
+        return False
+    return (f.sign_p < t.alpha and f.baseline_n >= t.weak_min_n and f.baseline < t.weak_below
+            and f.n >= t.weak_min_n and f.delta <= t.weak_delta)
 
 
 def duality_pairs(figures: list[PerceptionFigures]
@@ -284,6 +320,78 @@ def _perception_rows(facts: Facts, add: Callable[[IndicatorRow], None]) -> None:
     dualities = sum(1 for _code, internal, external in duality_pairs(figures)
                     if is_duality(internal, external, DEFAULTS))
     add(IndicatorRow("duality_count", dualities, len(facts.public_values)))
+
+
+def perception_rows(facts: Facts) -> list[IndicatorRow]:
+    """The perception family's rows only (what `indicator_rows` gives for these codes), from
+    the facts of `gather` or `gather_perceptions`."""
+    rows: list[IndicatorRow] = []
+    _perception_rows(facts, rows.append)
+    return rows
+
+
+@dataclass(frozen=True)
+class ResponseFigures:
+    """Respondents of a wave among the people eligible for it."""
+
+    respondents: int
+    eligible: int
+
+    @property
+    def rate(self) -> float | None:
+        return ratio(self.respondents, self.eligible)
+
+
+def _response(response: WaveResponse | None) -> ResponseFigures:
+    if response is None:
+        return ResponseFigures(0, 0)
+    return ResponseFigures(response.respondents, response.eligible)
+
+
+def response_figures(facts: Facts, group: Group, wave: Wave) -> ResponseFigures:
+    """A group's respondents and eligible: the counts behind its *_response_rate row."""
+    return _response(facts.responses.get((group == Group.INTERNAL, wave)))
+
+
+def response_figures_by_kind(facts: Facts, kind: str, wave: Wave) -> ResponseFigures:
+    return _response(facts.responses_by_kind.get((kind, wave)))
+
+
+def final_response_by_departure(facts: Facts) -> tuple[ResponseFigures, ResponseFigures]:
+    """The final wave among the participants who dropped out as of T (the ledger's
+    dropped_out), and among the other eligible people: (left, stayed)."""
+    totals = {True: [0, 0], False: [0, 0]}
+    for (_kind, gone), response in facts.final_by_departure.items():
+        totals[gone][0] += response.respondents
+        totals[gone][1] += response.eligible
+    return ResponseFigures(*totals[True]), ResponseFigures(*totals[False])
+
+
+@dataclass(frozen=True)
+class BaselineVoice:
+    """Baseline scores of one public value: respondents who are not active participants as of T
+    (invited people who never came...), beside the active ones."""
+
+    public_value: str
+    inactive: float | None  # reported mean
+    inactive_n: int
+    active: float | None
+    active_n: int
+
+
+def baseline_voices(facts: Facts) -> list[BaselineVoice]:
+    voices = []
+    for code in facts.public_values:
+        inactive = facts.baseline_by_activity.get((False, code), MeanCounts())
+        active = facts.baseline_by_activity.get((True, code), MeanCounts())
+        voices.append(BaselineVoice(code, ratio(inactive.total, inactive.n), inactive.n,
+                                    ratio(active.total, active.n), active.n))
+    return voices
+
+
+def compute_perceptions(process_id: int, as_of: datetime) -> Facts:
+    """The catalogue and perception facts of a process as of an instant (raises NotFound)."""
+    return gather_perceptions(process_id, check_instant(as_of))
 
 
 def indicator_rows(facts: Facts) -> list[IndicatorRow]:

@@ -91,6 +91,14 @@ class WaveResponse:
 
 
 @dataclass
+class MeanCounts:
+    """Scores of one wave: how many and their sum ("don't know" left out)."""
+
+    n: int = 0
+    total: int = 0
+
+
+@dataclass
 class Facts:
     process_id: int
     as_of: datetime
@@ -132,6 +140,20 @@ class Facts:
     responses: dict[tuple[bool, Wave], WaveResponse] = field(default_factory=dict)
     # (public value code, held session id) -> (participants with a score, sum of scores)
     pulses: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    # The same counts per participant kind (citizen, association, manager, elected): a group's
+    # counts are the sums of its kinds'.
+    # (kind, public value code) -> counts
+    perception_by_kind: dict[tuple[str, str], PerceptionCounts] = field(default_factory=dict)
+    # (kind, wave) -> respondents and eligible
+    responses_by_kind: dict[tuple[str, Wave], WaveResponse] = field(default_factory=dict)
+    # Final wave, (kind, dropped out as of T?) -> respondents and eligible: did those who left
+    # answer as much as those who stayed?
+    final_by_departure: dict[tuple[str, bool], WaveResponse] = field(default_factory=dict)
+    # Baseline scores, (active participant as of T?, public value code) -> counts: the voice of
+    # people who answered without (yet) taking part, beside that of active participants.
+    baseline_by_activity: dict[tuple[bool, str], MeanCounts] = field(default_factory=dict)
+    # Baseline respondents (a score or "don't know") who are not active participants.
+    inactive_baseline_respondents: int = 0
     # Plain words for codes, as staff named them: dimension -> label, (dimension, category) ->
     # label, public value code -> name (a code without a label stands for itself).
     dimension_labels: dict[str, str] = field(default_factory=dict)
@@ -158,8 +180,12 @@ def _internal(kind: Any) -> Any:
     return kind.in_(INTERNAL_KINDS)
 
 
+def _kind(kind: Any) -> str:
+    return str(getattr(kind, "value", kind))
+
+
 def _is_internal(kind: Any) -> bool:
-    return str(getattr(kind, "value", kind)) in INTERNAL_KINDS
+    return _kind(kind) in INTERNAL_KINDS
 
 
 def _sessions(s: ProcessSets) -> list[HeldSession]:
@@ -502,10 +528,12 @@ def _perceptions(s: ProcessSets, facts: Facts) -> None:
     ).all()
     for code, kind, *numbers in rows:
         counts = facts.perception.setdefault((_is_internal(kind), code), PerceptionCounts())
+        per_kind = facts.perception_by_kind.setdefault((_kind(kind), code), PerceptionCounts())
         for name, number in zip(("baseline_n", "baseline_sum", "final_n", "final_sum",
                                  "matched", "change_sum", "improved", "worsened"),
                                 numbers, strict=True):
             setattr(counts, name, getattr(counts, name) + _int(number))
+            setattr(per_kind, name, getattr(per_kind, name) + _int(number))
 
     # Response rates: respondents of a wave over the group's active participants and
     # respondents of that wave.
@@ -523,15 +551,24 @@ def _perceptions(s: ProcessSets, facts: Facts) -> None:
         .group_by(people.c.pid)
         .subquery()
     )
-    for kind, eligible_b, respondents_b, eligible_f, respondents_f in db.session.execute(
+    # Dropped out as of T (ledger's definition): attendees, so eligible for the final wave.
+    dropped = s.dropped_out()
+    left = dropped.c.pid.is_not(None)
+    for (kind, eligible_b, respondents_b, eligible_f, respondents_f, eligible_left,
+         respondents_left, inactive_b) in db.session.execute(
         sa.select(
             Participant.kind,
             count_if(sa.or_(per_person.c.a == 1, per_person.c.b == 1)),
             sa.func.sum(per_person.c.b),
             count_if(sa.or_(per_person.c.a == 1, per_person.c.f == 1)),
             sa.func.sum(per_person.c.f),
+            count_if(sa.and_(left, sa.or_(per_person.c.a == 1, per_person.c.f == 1))),
+            sa.func.sum(sa.case((left, per_person.c.f), else_=0)),
+            count_if(sa.and_(per_person.c.a == 0, per_person.c.b == 1)),
         )
+        .select_from(per_person)
         .join(Participant, Participant.id == per_person.c.pid)
+        .outerjoin(dropped, dropped.c.pid == per_person.c.pid)
         .group_by(Participant.kind)
     ):
         internal = _is_internal(kind)
@@ -540,6 +577,39 @@ def _perceptions(s: ProcessSets, facts: Facts) -> None:
             response = facts.responses.setdefault((internal, wave), WaveResponse())
             response.eligible += _int(eligible)
             response.respondents += _int(respondents)
+            per_kind = facts.responses_by_kind.setdefault((_kind(kind), wave), WaveResponse())
+            per_kind.eligible += _int(eligible)
+            per_kind.respondents += _int(respondents)
+        gone = facts.final_by_departure.setdefault((_kind(kind), True), WaveResponse())
+        gone.eligible += _int(eligible_left)
+        gone.respondents += _int(respondents_left)
+        stayed = facts.final_by_departure.setdefault((_kind(kind), False), WaveResponse())
+        stayed.eligible += _int(eligible_f) - _int(eligible_left)
+        stayed.respondents += _int(respondents_f) - _int(respondents_left)
+        facts.inactive_baseline_respondents += _int(inactive_b)
+
+    # Baseline scores of active participants and of the other respondents (invited people who
+    # never came, answering from the absence question or a link), per public value.
+    baseline = (
+        sa.select(waves.c.pid, waves.c.vid, waves.c.score)
+        .where(waves.c.wave == Wave.BASELINE, waves.c.score.is_not(None))
+        .subquery()
+    )
+    is_active = active.c.pid.is_not(None)
+    for code, n_active, sum_active, n_inactive, sum_inactive in db.session.execute(
+        sa.select(
+            PublicValue.code,
+            count_if(is_active), sa.func.sum(sa.case((is_active, baseline.c.score), else_=0)),
+            count_if(~is_active), sa.func.sum(sa.case((~is_active, baseline.c.score), else_=0)),
+        )
+        .select_from(baseline)
+        .join(PublicValue, PublicValue.id == baseline.c.vid)
+        .outerjoin(active, active.c.pid == baseline.c.pid)
+        .group_by(PublicValue.code)
+    ):
+        facts.baseline_by_activity[(True, code)] = MeanCounts(_int(n_active), _int(sum_active))
+        facts.baseline_by_activity[(False, code)] = MeanCounts(_int(n_inactive),
+                                                               _int(sum_inactive))
 
     # Session pulses: the counted scores about each held session.
     for code, sid, n, total in db.session.execute(
@@ -603,6 +673,28 @@ def gather(process_id: int, as_of: datetime, *, alert_days: int = 90,
     _contributions(sets, facts)
     _answers(sets, facts, alert_days, warning_days)
     _speaking(sets, facts)
+    _perceptions(sets, facts)
+    return facts
+
+
+def _held_sessions(s: ProcessSets) -> list[HeldSession]:
+    """Held sessions in order with their titles only (what the perception figures need: the
+    attendance counts of `_sessions` stay at 0)."""
+    return [HeldSession(id=sid, k=int(k), title=title, attendees=0, overlap_previous=0)
+            for sid, k, title in db.session.execute(
+                sa.select(s.held.c.id, s.held.c.k, s.held.c.title).order_by(s.held.c.k))]
+
+
+def gather_perceptions(process_id: int, as_of: datetime) -> Facts:
+    """The catalogue and the perception aggregates only (baseline, final, per kind, response
+    rates, pulses), in a fixed number of SQL statements: what the perceived public value page
+    needs, without paying for the whole engine. Other fields keep their defaults, and
+    `sessions` holds the held sessions' ids, ranks and titles only."""
+    _check_process(process_id)
+    sets = ProcessSets(process_id, as_of)
+    facts = Facts(process_id=process_id, as_of=as_of)
+    _catalogue(process_id, facts)
+    facts.sessions = _held_sessions(sets)
     _perceptions(sets, facts)
     return facts
 

@@ -16,6 +16,7 @@ from pvplatform.indicators.engine import (
     duality_pairs,
     indicator_rows,
     is_duality,
+    is_weak_weakened,
     perception_figures,
     representation,
     retention,
@@ -243,9 +244,7 @@ def _perception_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                 "between the baseline and the final survey (%(count)s people; "
                 "%(evidence)s): the process may be destroying public value. Look at what they "
                 "said, and report back on what has changed.", **words), f.sign_p, **keys))
-        if (f.baseline is not None and f.baseline_n >= t.weak_min_n
-                and f.baseline < t.weak_below and f.n >= t.weak_min_n
-                and f.delta <= t.weak_delta):
+        if is_weak_weakened(f, t):
             flags.append(FlagRow("weak_value_weakened", Severity.ALERT, f.delta, phrase(
                 'Perceived "%(value)s" was already weak for %(group)s '
                 "(%(baseline).1f out of 5 at the start) and fell by %(delta).2f points "

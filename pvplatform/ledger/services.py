@@ -311,6 +311,11 @@ def create_absence_requests(meeting: Meeting, *, by: User, now: datetime
     audit = record_audit(by, "absence.request", "session", meeting.id,
                          process_id=meeting.process_id, details={"requests": len(created)})
     audit.created_at = now
+    # The people asked are part of the process's story too: their view at the start counts.
+    from pvplatform.feedback.surveys import offer_open_baseline
+
+    offer_open_baseline(meeting.process, sa.select(AbsenceRequest.participant_id).where(
+        AbsenceRequest.meeting_id == meeting.id, AbsenceRequest.created_at == now), now=now)
     return [row for row, _ in created]
 
 

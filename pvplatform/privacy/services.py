@@ -137,6 +137,43 @@ def collect_personal_data(user: User) -> dict[str, list[dict[str, Any]]]:
     return owned
 
 
+def _survey_answers(participant_ids: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """The person's survey answers and pulse suggestions in words: `records` has the same rows
+    by id only, which tell a person nothing of what they were asked. Every answer is listed,
+    the earlier ones too (a changed answer is a new row); "don't know" has an empty score."""
+    from pvplatform.feedback.models import Perception, PublicValue, PulseComment
+    from pvplatform.processes.models import Process
+    from pvplatform.sessions.models import Meeting
+
+    if not participant_ids:
+        return {"perceptions": [], "pulse_suggestions": []}
+    perceptions = db.session.execute(
+        sa.select(Perception, PublicValue, Process.title, Meeting.title)
+        .join(PublicValue, PublicValue.id == Perception.public_value_id)
+        .join(Process, Process.id == PublicValue.process_id)
+        .outerjoin(Meeting, Meeting.id == Perception.meeting_id)
+        .where(Perception.participant_id.in_(participant_ids))
+        .order_by(Perception.answered_at, Perception.id))
+    suggestions = db.session.execute(
+        sa.select(PulseComment, Meeting.title)
+        .join(Meeting, Meeting.id == PulseComment.meeting_id)
+        .where(PulseComment.participant_id.in_(participant_ids))
+        .order_by(PulseComment.written_at, PulseComment.id))
+    return {
+        "perceptions": [
+            {"process": process_title, "value_code": value.code, "value_name": value.name,
+             "value_name_en": value.name_en, "wave": _plain(answer.wave),
+             "session_id": answer.meeting_id, "session_title": session_title,
+             "score": answer.score, "dont_know": answer.score is None,
+             "answered_at": _plain(answer.answered_at)}
+            for answer, value, process_title, session_title in perceptions],
+        "pulse_suggestions": [
+            {"session_id": comment.meeting_id, "session_title": session_title,
+             "text": comment.text, "written_at": _plain(comment.written_at)}
+            for comment, session_title in suggestions],
+    }
+
+
 def export_user_data(user: User, *, now: datetime) -> dict[str, Any]:
     """Everything stored about `user`, nothing about anyone else; audited in this transaction."""
     users = db.metadata.tables[USER_TABLE]
@@ -154,6 +191,7 @@ def export_user_data(user: User, *, now: datetime) -> dict[str, Any]:
         "association": association,
         "participants": participant_rows,
         "records": records,
+        "survey_answers": _survey_answers([p["id"] for p in participant_rows]),
     }
     row = record_audit(user, "privacy.export", "user", user.id,
                        details={"tables": sorted(records)})
