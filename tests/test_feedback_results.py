@@ -756,6 +756,11 @@ def test_page_in_a_browser_on_a_phone_passes_axe(tmp_path):
                 page.keyboard.press("Enter")
                 assert page.locator("#pulse-table").is_visible()
                 t.axe()
+                # The same page in French, axe again.
+                t.click(page.get_by_role("button", name="Français"))
+                assert page.locator("html").get_attribute("lang") == "fr"
+                assert "Valeur créée" in t.main_text()
+                t.axe()
                 t.close()
         finally:
             _db.session.remove()
