@@ -6,8 +6,6 @@ associations by the package's identifiers when the process was imported, else by
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pvplatform.auth.models import Association
+from pvplatform.core.csv_safe import csv_text
 from pvplatform.extensions import db
 from pvplatform.indicators.rows import FlagRow, IndicatorRow
 from pvplatform.sessions.models import Meeting
@@ -71,9 +70,4 @@ def to_json(records: list[dict[str, Any]]) -> str:
 
 
 def to_csv(records: list[dict[str, Any]], keys: Sequence[str]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(keys)
-    for record in records:
-        writer.writerow(["" if record[k] is None else record[k] for k in keys])
-    return out.getvalue()
+    return csv_text(keys, ([record[k] for k in keys] for record in records))
