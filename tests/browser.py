@@ -21,6 +21,30 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+@contextmanager
+def live_site(folder) -> Iterator[tuple]:
+    """(app, base URL, browser): the app on a file-backed SQLite database in `folder` (the server
+    runs in another thread), with CSRF on and static files cached as a front server would, and
+    one Chromium for the module's tours."""
+    from tests.conftest import ensure_compiled_catalogues, make_app, seed_reference_data
+
+    require_browser()
+    ensure_compiled_catalogues()  # the server reads the .mo files
+    app = make_app(WTF_CSRF_ENABLED=True,
+                   SQLALCHEMY_DATABASE_URI=f"sqlite:///{folder / 'site.sqlite'}",
+                   SEND_FILE_MAX_AGE_DEFAULT=3600)
+    from pvplatform.extensions import db
+
+    with app.app_context():
+        db.create_all()
+        seed_reference_data()
+    with live_server(app) as base, chromium_browser() as browser:
+        yield app, base, browser
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def require_browser() -> None:
     missing = None
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):

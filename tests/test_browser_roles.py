@@ -22,18 +22,13 @@ from tests.browser import (
     DESKTOP,
     MOBILE,
     Tour,
-    chromium_browser,
-    live_server,
-    require_browser,
+    live_site,
     translator,
 )
 from tests.conftest import (
     PASSWORD,
     STAFF_PASSWORD,
     Factory,
-    ensure_compiled_catalogues,
-    make_app,
-    seed_reference_data,
     wipe_database,
 )
 
@@ -50,20 +45,8 @@ def en(message: str) -> str:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    require_browser()
-    ensure_compiled_catalogues()  # the server reads the .mo files
-    path = tmp_path_factory.mktemp("browser-roles") / "roles.sqlite"
-    # Static files cached for the module, as a front server would: no revalidation per page.
-    app = make_app(WTF_CSRF_ENABLED=True, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}",
-                   SEND_FILE_MAX_AGE_DEFAULT=3600)
-    with app.app_context():
-        _db.create_all()
-        seed_reference_data()
-    with live_server(app) as base, chromium_browser() as browser:
-        yield app, base, browser
-    with app.app_context():
-        _db.session.remove()
-        _db.engine.dispose()
+    with live_site(tmp_path_factory.mktemp("browser-roles")) as site:
+        yield site
 
 
 @pytest.fixture

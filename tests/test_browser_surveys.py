@@ -17,13 +17,10 @@ import sqlalchemy as sa
 
 from pvplatform.db import utcnow
 from pvplatform.extensions import db as _db
-from tests.browser import MOBILE, Tour, chromium_browser, live_server, require_browser, translator
+from tests.browser import MOBILE, Tour, live_site, translator
 from tests.conftest import (
     PASSWORD,
     Factory,
-    ensure_compiled_catalogues,
-    make_app,
-    seed_reference_data,
     wipe_database,
 )
 
@@ -38,19 +35,8 @@ def en(message: str) -> str:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    require_browser()
-    ensure_compiled_catalogues()  # the server reads the .mo files
-    path = tmp_path_factory.mktemp("browser-surveys") / "surveys.sqlite"
-    app = make_app(WTF_CSRF_ENABLED=True, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}",
-                   SEND_FILE_MAX_AGE_DEFAULT=3600)
-    with app.app_context():
-        _db.create_all()
-        seed_reference_data()
-    with live_server(app) as base, chromium_browser() as browser:
-        yield app, base, browser
-    with app.app_context():
-        _db.session.remove()
-        _db.engine.dispose()
+    with live_site(tmp_path_factory.mktemp("browser-surveys")) as site:
+        yield site
 
 
 @pytest.fixture

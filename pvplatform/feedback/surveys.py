@@ -335,15 +335,23 @@ def require_open(survey: Survey) -> None:
 
 def surveys_of(participant: Participant, *, now: datetime) -> list[Survey]:
     """Every survey this person was offered, newest first."""
+    # The wave or pulse each invitation is for comes with it: one statement, not one per row.
     rows = db.session.execute(
-        sa.select(SurveyInvitation, Process, Meeting)
+        sa.select(SurveyInvitation, Process, Meeting, SurveyWave, SessionPulse)
         .join(Process, Process.id == SurveyInvitation.process_id)
         .outerjoin(Meeting, Meeting.id == SurveyInvitation.meeting_id)
+        .outerjoin(SurveyWave, sa.and_(SurveyWave.process_id == SurveyInvitation.process_id,
+                                       SurveyWave.wave == SurveyInvitation.wave))
+        .outerjoin(SessionPulse, SessionPulse.meeting_id == SurveyInvitation.meeting_id)
         .where(SurveyInvitation.participant_id == participant.id)
         .order_by(SurveyInvitation.offered_at.desc(), SurveyInvitation.id.desc())
     ).all()
-    return [Survey(invitation, process, meeting, _is_open(invitation, now))
-            for invitation, process, meeting in rows]
+    found = []
+    for invitation, process, meeting, wave, pulse in rows:
+        window = pulse if invitation.wave == Wave.SESSION else wave
+        found.append(Survey(invitation, process, meeting,
+                            window is not None and window.is_open(now)))
+    return found
 
 
 # ---------------------------------------------------------------- offers to many people at once
