@@ -82,6 +82,11 @@ class Config:
     LOG_MAIL_LINKS = False
     # Dashboards hide figures resting on fewer people than this (INDICATORS.md: 5, never below 3).
     PV_DASHBOARD_MIN_CELL = int(os.environ.get("PV_DASHBOARD_MIN_CELL", "5"))
+    # What leaves the platform (evaluator pages, downloads, the evaluator API) is suppressed
+    # harder than staff dashboards: INDICATORS.md, privacy.
+    PV_EXPORT_MIN_CELL = int(os.environ.get("PV_EXPORT_MIN_CELL", "10"))
+    PV_API_RATE_LIMIT = os.environ.get("PV_API_RATE_LIMIT", "120/minute")  # per token
+    PV_API_ADDRESS_RATE_LIMIT = os.environ.get("PV_API_ADDRESS_RATE_LIMIT", "600/minute")
     PROPOSAL_TITLE_MAX = 200
     PROPOSAL_BODY_MAX = 10_000
     COMMENT_MAX = 5_000

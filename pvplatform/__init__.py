@@ -122,6 +122,23 @@ def register_blueprints(app: Flask) -> None:
     from pvplatform.auth.unblock import bp as login_unblock_bp
 
     app.register_blueprint(login_unblock_bp)
+    register_evaluation(app)
+
+
+def register_evaluation(app: Flask) -> None:
+    """The evaluator's workspace and downloads, the admin's grants, the JSON API and its tokens."""
+    from pvplatform.evaluation import (  # noqa: F401 - each adds its routes to a blueprint below
+        admin_views,
+        api,
+        download_views,
+        token_views,
+        views,
+    )
+    from pvplatform.evaluation.api_blueprint import api_bp, tokens_bp
+    from pvplatform.evaluation.blueprint import admin_bp, bp
+
+    for blueprint in (bp, admin_bp, api_bp, tokens_bp):
+        app.register_blueprint(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:

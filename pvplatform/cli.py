@@ -167,6 +167,72 @@ def flags_command(process_id: int, as_of: str | None, output_format: str) -> Non
     _print_rows(flag_records(rows), FLAG_KEYS, output_format)
 
 
+# ---------------------------------------------------------------- exports for evaluators
+
+@pv.command("export")
+@click.argument("process_id", type=int)
+@click.option("--out", "out", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, dir_okay=True),
+              help="An empty or new folder: aggregated/ and microdata/ are written into it.")
+@click.option("--k", "k", type=int, default=None, metavar="K",
+              help="Hide every figure resting on 1 to K-1 people (default: PV_EXPORT_MIN_CELL, "
+                   "10; at least 3).")
+@click.option("--microdata", is_flag=True,
+              help="Also write the pseudonymised microdata package (DATA.md).")
+@click.option("--as-of", "as_of", metavar="ISO8601", help="Instant (default: now).")
+def export_command(process_id: int, out: str, k: int | None, microdata: bool,
+                   as_of: str | None) -> None:
+    """Write the aggregated data package of a process (and, with --microdata, its pseudonymised
+    microdata) into DIR; every package is recorded in the export audit."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from flask import current_app
+
+    from pvplatform.db import utcnow
+    from pvplatform.evaluation.audit import record_export
+    from pvplatform.evaluation.microdata import write_microdata_package
+    from pvplatform.evaluation.models import ExportChannel, ExportFormat
+    from pvplatform.evaluation.package import write_aggregate_package
+    from pvplatform.extensions import db
+    from pvplatform.indicators.suppression import MIN_K, export_k
+    from pvplatform.processes.models import Process
+
+    if k is None:
+        k = export_k(current_app.config)
+    if k < MIN_K:
+        raise click.BadParameter(f"k must be at least {MIN_K}", param_hint="--k")
+    instant = _parse_instant(as_of)
+    target = Path(out)
+    if target.exists() and any(target.iterdir()):
+        raise click.ClickException(f"{target} is not empty: give a new or empty folder")
+    process = db.session.scalar(sa.select(Process).where(Process.id == process_id))
+    if process is None:
+        raise click.ClickException(f"no process with id {process_id}")
+
+    now = utcnow()
+    aggregated = write_aggregate_package(process.id, instant, k, target / "aggregated",
+                                         locale=current_app.config.get("BABEL_DEFAULT_LOCALE",
+                                                                       "fr"))
+    record_export(actor=None, process=process, format=ExportFormat.PACKAGE,
+                  channel=ExportChannel.CLI, k=k, microdata=False, as_of=instant, now=now)
+    db.session.commit()
+    click.echo(f"aggregated package (k = {k}): {aggregated}")
+    if microdata:
+        progress = _TqdmProgress()
+        try:
+            # Without --as-of, everything recorded so far.
+            path = write_microdata_package(process.id, target / "microdata",
+                                           as_of=instant if as_of else None, progress=progress)
+        finally:
+            progress.close()
+        record_export(actor=None, process=process, format=ExportFormat.MICRODATA,
+                      channel=ExportChannel.CLI, k=None, microdata=True, as_of=instant,
+                      now=now)
+        db.session.commit()
+        click.echo(f"microdata package (pseudonymised): {path}")
+
+
 # ---------------------------------------------------------------- backup and restore
 
 @pv.command("backup")

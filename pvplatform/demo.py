@@ -28,6 +28,7 @@ from flask import current_app
 from pvplatform.auth.models import Association, AssociationStatus, Role, User
 from pvplatform.auth.passwords import hash_password
 from pvplatform.db import utcnow
+from pvplatform.evaluation.models import EvaluatorGrant, GrantScope
 from pvplatform.extensions import db
 from pvplatform.feedback.defaults import DEFAULT_VALUES
 from pvplatform.feedback.models import (
@@ -598,6 +599,8 @@ COMMENTS = (
 )
 STAFF_COMMENT = ("Merci pour cette proposition : le service concerné en prend connaissance et "
                  "une réponse officielle sera publiée pendant la phase d'examen.")
+MICRODATA_PURPOSE = ("Évaluation à mi-parcours de la démarche par le service évaluation des "
+                     "politiques publiques : représentativité et valeur publique perçue.")
 RUDE_COMMENT = "Encore une idée de bobos du centre-ville, vous n'avez rien d'autre à faire ?"
 
 # Absence reasons the demo's absent people give (ledger): who did not register mostly did not
@@ -951,6 +954,7 @@ class _Builder:
         self.moderation(process, proposals)
         self.absence_reasons()
         self.perceived_value(process)
+        self.evaluation_access(process)
         db.session.add_all(self.audit)
         return process
 
@@ -1900,6 +1904,28 @@ class _Builder:
             reporter_id=reporters[2].user.id,
             reason="Cette proposition relève du règlement de publicité, pas de l'Agenda 2030.",
             created_at=self.now - timedelta(hours=20)))
+
+
+    def evaluation_access(self, process: Process) -> None:
+        """The town's evaluation office reads the process's figures and, under a data-sharing
+        agreement for the mid-term evaluation, its pseudonymised microdata."""
+        admin, evaluator = self.logins[Role.ADMIN], self.logins[Role.EVALUATOR]
+        granted_at = self.at(PHASES[0][1] - 10, time(10, 0))
+        agreement_end = self.at(PHASES[-1][2] + 180, time(23, 59))
+        for scope, purpose, expires_at in (
+                (GrantScope.READ, "", None),
+                (GrantScope.MICRODATA, MICRODATA_PURPOSE, agreement_end)):
+            grant = EvaluatorGrant(user_id=evaluator.id, process_id=process.id, scope=scope,
+                                   purpose=purpose, granted_at=granted_at,
+                                   granted_by_id=admin.id, expires_at=expires_at)
+            db.session.add(grant)
+            db.session.flush()
+            self.audit.append(AuditLog(
+                actor_id=admin.id, action="evaluation.grant", target_type="evaluator_grant",
+                target_id=grant.id, process_id=process.id, created_at=granted_at,
+                details={"evaluator_id": evaluator.id, "scope": str(scope),
+                         "expires_at": expires_at.isoformat() if expires_at else None,
+                         "purpose": purpose}))
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -7,6 +7,8 @@ failed request never leaves a half-stored change.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
@@ -68,7 +70,22 @@ def wants_json() -> bool:
     ]
 
 
+# An API with an error shape of its own (the JSON API v1) registers it here for its URL prefix,
+# so that routing errors (404, 405) and server errors under that prefix take the shape too.
+JSON_ERROR_BODIES: dict[str, Callable[[int, str, str | None], dict[str, Any]]] = {}
+
+
+def _api_error_body(status: int, message: str, error_id: str | None) -> dict[str, Any] | None:
+    for prefix, body in JSON_ERROR_BODIES.items():
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return body(status, message, error_id)
+    return None
+
+
 def error_response(status: int, title: str, message: str, error_id: str | None = None):
+    api_body = _api_error_body(status, message, error_id)
+    if api_body is not None:
+        return jsonify(api_body), status
     if wants_json():
         body = {"error": title, "message": message, "status": status}
         if error_id:
@@ -138,6 +155,11 @@ def register_errorhandlers(app: Flask) -> None:
             message = str(err.description)  # a limit that says why (sign-up: accounts per hour)
         title = str(titles.get(err.code or 500, err.name))
         response = error_response(err.code or 500, title, message)
+        if err.code == 405 and getattr(err, "valid_methods", None):
+            # RFC 9110: a 405 names the methods the address accepts.
+            resp = app.make_response(response)
+            resp.headers["Allow"] = ", ".join(err.valid_methods)
+            return resp
         if err.code == 429:
             resp, status = response
             resp = app.make_response((resp, status))

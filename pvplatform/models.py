@@ -1,6 +1,14 @@
 """Imports every feature's models so that the metadata (and Alembic) knows all tables."""
 
 from pvplatform.auth.models import Association, MembershipRequest, Role, User
+from pvplatform.evaluation.models import (
+    ApiToken,
+    EvaluatorGrant,
+    ExportChannel,
+    ExportFormat,
+    ExportRecord,
+    GrantScope,
+)
 from pvplatform.feedback.models import (
     Perception,
     PublicValue,
@@ -42,6 +50,12 @@ from pvplatform.sessions.models import (
 
 __all__ = [
     "AbsenceKind",
+    "ApiToken",
+    "EvaluatorGrant",
+    "ExportChannel",
+    "ExportFormat",
+    "ExportRecord",
+    "GrantScope",
     "AbsenceReason",
     "AbsenceRequest",
     "Answer",

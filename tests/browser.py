@@ -224,3 +224,40 @@ class Tour:
             lines.append(f"{v['impact']} {v['id']}: {v['help']} -> {targets}")
         assert not failing, f"axe on {self.page.url}:\n" + "\n".join(lines)
         self.check()  # axe itself must not trip the CSP
+
+
+def english(message: str) -> str:
+    return message
+
+
+@contextmanager
+def tours_on(live) -> Iterator[tuple]:
+    """(app, tour) for one test: the app's context pushed on an empty database (for building
+    data and reading results) and `tour(**kwargs)`, which opens a visit in a fresh browser
+    context; every visit is closed and the database emptied afterwards."""
+    from tests.conftest import wipe_database
+
+    app, base, browser = live
+    tours: list[Tour] = []
+
+    def tour(**kwargs) -> Tour:
+        t = Tour(browser, base, **kwargs)
+        tours.append(t)
+        return t
+
+    with app.app_context():
+        wipe_database()
+        yield app, tour
+        for t in tours:
+            t.close()
+        wipe_database()
+
+
+def log_in(t: Tour, email: str, password: str, _=english) -> None:
+    """Logs in through the banner's link; `_` translates the labels of the tour's language."""
+    page = t.page
+    t.click(page.get_by_role("banner").get_by_role("link", name=_("Log in"), exact=True))
+    page.get_by_label(_("E-mail"), exact=True).fill(email)
+    page.get_by_label(_("Password"), exact=True).fill(password)
+    t.click(page.get_by_role("main").get_by_role("button", name=_("Log in")))
+    assert page.get_by_role("button", name=_("Log out")).is_visible()

@@ -46,6 +46,9 @@ ARGUMENTS = {
     "value_id": "value_id",
     "wave": "wave",
     "invitation_id": "pulse_invitation_id",
+    "grant_id": "grant_id",
+    "token_id": "token_id",
+    "fmt": "export_format",
 }
 
 
@@ -143,8 +146,31 @@ def build_world() -> dict[str, Any]:
     flag = FlagRecord(process_id=process.id, code="unreasoned_rejection", severity="warning",
                       key='["","","","",null,null]', value=1.0, message="A flag.", params={})
     db.session.add(flag)
+    # evaluation: the evaluator's read access and data-sharing agreement on the process, and a
+    # personal API token for every role (the API refuses the roles that may not hold one)
+    import hashlib
+
+    from pvplatform.evaluation.models import ApiToken, EvaluatorGrant, GrantScope
+
+    read_grant = EvaluatorGrant(user_id=users["evaluator"].id, process_id=process.id,
+                                scope=GrantScope.READ, granted_by_id=users["admin"].id,
+                                granted_at=now)
+    agreement = EvaluatorGrant(user_id=users["evaluator"].id, process_id=process.id,
+                               scope=GrantScope.MICRODATA, granted_by_id=users["admin"].id,
+                               granted_at=now, expires_at=now + timedelta(days=90),
+                               purpose="Évaluation à mi-parcours")
+    api_tokens = {role: f"pvp_world_{role}_token" for role in users}
+    token_rows = {role: ApiToken(user_id=user.id, name=f"{role} token", prefix="pvp_world",
+                                 token_hash=hashlib.sha256(api_tokens[role].encode()).hexdigest())
+                  for role, user in users.items()}
+    db.session.add_all([read_grant, agreement, *token_rows.values()])
     db.session.commit()
     return {
+        "grant_id": read_grant.id,
+        "api_tokens": api_tokens,
+        "api_token_ids": {role: row.id for role, row in token_rows.items()},
+        "token_id": token_rows["admin"].id,
+        "export_format": "csv",
         "flag_id": flag.id,
         "users": {role: u.id for role, u in users.items()},
         "emails": {role: u.email for role, u in users.items()},

@@ -24,6 +24,8 @@ ANSWERING = frozenset({"elected", "staff", "admin"})
 ADMIN = frozenset({"admin"})
 AUTHOR = frozenset({"citizen"})  # the world's proposals and draft are the citizen's
 CONTACT = frozenset({"association"})  # the world's association member is its contact
+EVALUATING = frozenset({"evaluator", "admin"})
+API_USERS = frozenset({"staff", "evaluator", "admin"})
 
 POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("static", "GET"): ALL,
@@ -204,6 +206,22 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("feedback.answer_link", "POST"): ALL - {"evaluator"},
     ("feedback.my_surveys", "GET"): PARTICIPANTS | ADMIN,
     ("feedback.results", "GET"): ANSWERING,
+    # evaluation: the world's evaluator holds a read grant and a microdata agreement on the
+    # process; admins read every process; everybody else is refused
+    ("evaluation.index", "GET"): EVALUATING,
+    ("evaluation.process", "GET"): EVALUATING,
+    ("evaluation.perceptions", "GET"): EVALUATING,
+    ("evaluation.export", "GET"): EVALUATING,
+    ("evaluation.package", "GET"): EVALUATING,
+    ("evaluation.microdata", "GET"): EVALUATING,
+    ("evaluation_admin.grants", "GET"): ADMIN,
+    ("evaluation_admin.grant", "POST"): ADMIN,
+    ("evaluation_admin.revoke", "POST"): ADMIN,
+    ("evaluation_admin.exports", "GET"): ADMIN,
+    # personal API tokens (each role revokes its own) and the API, read with them
+    ("api_tokens.index", "GET"): API_USERS,
+    ("api_tokens.create", "POST"): API_USERS,
+    ("api_tokens.revoke", "POST"): API_USERS,
 }
 
 # Evaluators read and take no part: the only writes the table may grant them are on their own
@@ -214,6 +232,7 @@ EVALUATOR_SELF_SERVICE = frozenset({
     "auth.login", "auth.logout", "auth.reauth", "auth.register", "auth.reset_request",
     "auth.reset_password", "auth.edit_profile", "auth.change_password", "auth.change_email",
     "core.set_language", "notifications.mark_read", "privacy.my_data", "privacy.delete_account",
+    "api_tokens.create", "api_tokens.revoke",
 })
 
 # Routes that act on someone's own object use the world's draft rather than its published proposal.
@@ -242,9 +261,17 @@ def _row_counts(db) -> tuple[int, ...]:
     return tuple(db.session.execute(sa.union_all(*parts)).scalars())
 
 
+def policy_for(endpoint: str, method: str) -> frozenset[str] | None:
+    """The API is read with personal tokens: every route but its public document is for the
+    roles that may hold one."""
+    if endpoint.startswith("api_v1.") and method == "GET":
+        return ALL if endpoint == "api_v1.openapi" else API_USERS
+    return POLICY.get((endpoint, method))
+
+
 def test_every_endpoint_is_in_the_policy_table(app):
     missing = [f"{rule.endpoint} {method}" for rule, method in _endpoints(app)
-               if (rule.endpoint, method) not in POLICY]
+               if policy_for(rule.endpoint, method) is None]
     assert not missing, f"endpoints without a policy: {missing}"
     stale = set(POLICY) - {(r.endpoint, m) for r, m in _endpoints(app)}
     assert not stale, f"policy rows for endpoints that no longer exist: {sorted(stale)}"
@@ -252,7 +279,7 @@ def test_every_endpoint_is_in_the_policy_table(app):
 
 def test_evaluator_writes_only_their_own_account(app):
     writes = sorted(f"{rule.endpoint} {method}" for rule, method in _endpoints(app)
-                    if method != "GET" and "evaluator" in POLICY.get((rule.endpoint, method), ())
+                    if method != "GET" and "evaluator" in (policy_for(rule.endpoint, method) or ())
                     and rule.endpoint not in EVALUATOR_SELF_SERVICE)
     assert not writes, f"evaluators may only read, yet the policy lets them write: {writes}"
 
@@ -267,7 +294,8 @@ def test_role_against_every_route(app, db, role):
     problems: list[str] = []
     world = build_world()
     for rule, method in _endpoints(app):
-        allowed = role in POLICY.get((rule.endpoint, method), frozenset())
+        allowed = role in (policy_for(rule.endpoint, method) or frozenset())
+        world["token_id"] = world["api_token_ids"]["admin" if role == ANON else role]
         url = url_for_rule(app, rule, world, ARGUMENT_OVERRIDES.get(rule.endpoint))
         if rule.endpoint == "static":
             url = "/static/css/app.css"
@@ -276,7 +304,10 @@ def test_role_against_every_route(app, db, role):
             password = PASSWORD if role in ("citizen", "association") else STAFF_PASSWORD
             _login(client, world["emails"][role], password)
         before = _row_counts(db)
-        response = client.open(url, method=method, data={})
+        headers = {}
+        if rule.endpoint.startswith("api_v1.") and role != ANON:
+            headers["Authorization"] = f"Bearer {world['api_tokens'][role]}"
+        response = client.open(url, method=method, data={}, headers=headers)
         status = response.status_code
         location = response.headers.get("Location", "")
         to_login = status in (301, 302, 303) and "/auth/login" in location

@@ -21,15 +21,15 @@ from pvplatform.extensions import db as _db
 from tests.browser import (
     DESKTOP,
     MOBILE,
-    Tour,
     live_site,
+    log_in,
+    tours_on,
     translator,
 )
 from tests.conftest import (
     PASSWORD,
     STAFF_PASSWORD,
     Factory,
-    wipe_database,
 )
 
 pytestmark = pytest.mark.browser
@@ -51,31 +51,10 @@ def live(tmp_path_factory):
 
 @pytest.fixture
 def site(live):
-    """The app (its context pushed, for building data and reading results), the server's base
-    URL and a way to open tours, each in a fresh browser context."""
-    app, base, browser = live
-    tours: list[Tour] = []
-
-    def tour(**kwargs) -> Tour:
-        t = Tour(browser, base, **kwargs)
-        tours.append(t)
-        return t
-
-    with app.app_context():
-        wipe_database()
-        yield app, tour
-        for t in tours:
-            t.close()
-        wipe_database()
-
-
-def log_in(t: Tour, email: str, password: str, _=en) -> None:
-    page = t.page
-    t.click(page.get_by_role("banner").get_by_role("link", name=_("Log in"), exact=True))
-    page.get_by_label(_("E-mail"), exact=True).fill(email)
-    page.get_by_label(_("Password"), exact=True).fill(password)
-    t.click(page.get_by_role("main").get_by_role("button", name=_("Log in")))
-    assert page.get_by_role("button", name=_("Log out")).is_visible()
+    """The app (its context pushed, for building data and reading results) and a way to open
+    tours, each in a fresh browser context."""
+    with tours_on(live) as site:
+        yield site
 
 
 def fresh(model, id_):
@@ -504,7 +483,7 @@ def test_admin_creates_a_process_and_a_staff_account(site):
 def test_evaluator_sees_only_what_the_policy_allows(site):
     from pvplatform.auth.models import User
     from tests.route_params import build_world, url_for_rule
-    from tests.test_access_policy import ARGUMENT_OVERRIDES, POLICY
+    from tests.test_access_policy import ARGUMENT_OVERRIDES, policy_for
 
     app, tour = site
     world = build_world()
@@ -515,7 +494,7 @@ def test_evaluator_sees_only_what_the_policy_allows(site):
     t.goto("/")
     log_in(t, world["emails"]["evaluator"], STAFF_PASSWORD)
     nav = page.get_by_role("navigation", name="Main navigation")
-    assert nav.get_by_role("link").all_inner_texts() == ["Home", "Notifications"]
+    assert nav.get_by_role("link").all_inner_texts() == ["Home", "Evaluation", "Notifications"]
     evaluator = _db.session.get(User, world["users"]["evaluator"])
     t.click(page.get_by_role("banner").get_by_role("link", name=evaluator.display_name))
     t.axe()
@@ -524,6 +503,8 @@ def test_evaluator_sees_only_what_the_policy_allows(site):
     # refused (fetched with the same cookies, without rendering: they share one error page,
     # which the browser opens once, at the end).
     skipped = {"static", "core.healthz"}
+    # Files, not pages: fetched with the session's cookies rather than opened.
+    downloads = {"evaluation.export", "evaluation.package", "evaluation.microdata"}
     # The world's reset token is a made-up one: its page says so, with 400.
     expected = {"auth.reset_password": 400}
     seen, refused = [], []
@@ -531,8 +512,15 @@ def test_evaluator_sees_only_what_the_policy_allows(site):
         if "GET" not in (rule.methods or ()) or rule.endpoint in skipped:
             continue
         url = url_for_rule(app, rule, world, ARGUMENT_OVERRIDES.get(rule.endpoint))
-        if "evaluator" in POLICY[(rule.endpoint, "GET")]:
-            t.goto(url, status=expected.get(rule.endpoint, 200))
+        if rule.endpoint.startswith("api_v1."):
+            continue  # read with a token, not a browser session: tests/test_api_v1.py
+        if "evaluator" in policy_for(rule.endpoint, "GET"):
+            if rule.endpoint in downloads:
+                response = t.context.request.get(t.base + url, max_redirects=0)
+                assert response.status == 200, f"{rule.endpoint}: {response.status}"
+                assert "attachment" in response.headers["content-disposition"]
+            else:
+                t.goto(url, status=expected.get(rule.endpoint, 200))
             seen.append(rule.endpoint)
         else:
             response = t.context.request.get(t.base + url, max_redirects=0)

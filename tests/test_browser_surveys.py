@@ -17,11 +17,10 @@ import sqlalchemy as sa
 
 from pvplatform.db import utcnow
 from pvplatform.extensions import db as _db
-from tests.browser import MOBILE, Tour, live_site, translator
+from tests.browser import MOBILE, live_site, log_in, tours_on, translator
 from tests.conftest import (
     PASSWORD,
     Factory,
-    wipe_database,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
@@ -41,29 +40,10 @@ def live(tmp_path_factory):
 
 @pytest.fixture
 def site(live):
-    app, base, browser = live
-    tours: list[Tour] = []
-
-    def tour(**kwargs) -> Tour:
-        t = Tour(browser, base, **kwargs)
-        tours.append(t)
-        return t
-
-    with app.app_context():
-        wipe_database()
-        yield app, tour
-        for t in tours:
-            t.close()
-        wipe_database()
-
-
-def log_in(t: Tour, email: str, password: str, _) -> None:
-    page = t.page
-    t.click(page.get_by_role("banner").get_by_role("link", name=_("Log in"), exact=True))
-    page.get_by_label(_("E-mail"), exact=True).fill(email)
-    page.get_by_label(_("Password"), exact=True).fill(password)
-    t.click(page.get_by_role("main").get_by_role("button", name=_("Log in")))
-    assert page.get_by_role("button", name=_("Log out")).is_visible()
+    """The app (its context pushed, for building data and reading results) and a way to open
+    tours, each in a fresh browser context."""
+    with tours_on(live) as site:
+        yield site
 
 
 def focused(page) -> dict:

@@ -191,8 +191,42 @@ def can_view_perceptions(user: Any, process: Any = None) -> bool:
     return can_view_dashboard(user, process)
 
 
-def can_export(user: Any, process: Any = None) -> bool:  # noqa: ARG001
+def can_manage_grants(user: Any) -> bool:
+    """Grant and revoke evaluators' access and data-sharing agreements; read the export audit."""
+    return is_admin(user)
+
+
+def _grant_in_force(grant: Any) -> bool:
+    from pvplatform.db import utcnow
+
+    return grant is not None and grant.is_active(utcnow())
+
+
+def can_open_evaluation(user: Any) -> bool:
+    """The evaluation workspace's list of processes: evaluators (with or without a grant: the
+    page says how access is given) and admins. Reading one process needs `can_evaluate`."""
     return _role(user) in (Role.EVALUATOR, Role.ADMIN)
+
+
+def can_evaluate(user: Any, grant: Any = None) -> bool:
+    """Read a process's indicators, flags, ledger figures and perception results suppressed at
+    the export k, and download them: an evaluator holding a read grant in force on it (the view
+    passes the grant it found), or an admin."""
+    role = _role(user)
+    return role == Role.ADMIN or (role == Role.EVALUATOR and _grant_in_force(grant))
+
+
+def can_export_microdata(user: Any, agreement: Any = None) -> bool:
+    """Download a process's pseudonymised microdata: an evaluator with a data-sharing agreement
+    in force on it, or an admin."""
+    role = _role(user)
+    return role == Role.ADMIN or (role == Role.EVALUATOR and _grant_in_force(agreement))
+
+
+def can_use_api(user: Any) -> bool:
+    """Hold personal read-only API tokens and read the JSON API: staff, admins and evaluators
+    (an evaluator reads only the processes granted to them)."""
+    return _role(user) in (Role.STAFF, Role.ADMIN, Role.EVALUATOR)
 
 
 # Exposed to templates as `can.<name>(...)`.

@@ -24,7 +24,7 @@ from pvplatform.indicators.facts import AssociationAbsence
 from pvplatform.indicators.funnel import DimensionInfo, SessionLabel, StratumInfo
 from pvplatform.indicators.messages import evidence, flag_title, within_chance
 from pvplatform.indicators.rows import Group, IndicatorRow, Severity
-from pvplatform.indicators.store import flag_key
+from pvplatform.indicators.store import flag_key, render_flag_message
 from pvplatform.indicators.suppression import (
     MIN_K,
     PRIMARY,
@@ -383,14 +383,20 @@ def _concerns(flag: Any, sessions: Mapping[int, str], associations: Mapping[int,
 def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
                associations: Mapping[int, str], categories: Mapping[tuple[str, str], str],
                values: Mapping[str, str], dimensions: Mapping[str, str] | None = None,
-               status: str = "") -> list[FlagView]:
-    """Flags (engine FlagRow or stored FlagRecord), alerts first."""
+               status: str = "", k: int | None = None) -> list[FlagView]:
+    """Flags (engine FlagRow or stored FlagRecord), alerts first; their messages state no count
+    of people between 1 and k-1 (k: the application's dashboard k when None)."""
     views = []
     for flag in flags:
         severity = str(_get(flag, "severity"))
         word, icon = _severity(severity)
         stored = hasattr(flag, "first_raised_at")
-        message = flag.message_text if hasattr(flag, "message_text") else str(flag.message)
+        if stored:
+            message = render_flag_message(flag, k)
+        elif hasattr(flag.message, "render"):
+            message = flag.message.render(k)
+        else:
+            message = str(flag.message)
         acknowledged_by = getattr(flag, "acknowledged_by", None) if stored else None
         p_value = _get(flag, "p_value")
         views.append(FlagView(
@@ -748,7 +754,7 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
         if any(r.code == "baseline_response_rate" for r in rows)]
     pulses = _pulses(fig, rows, sessions, public_values)
 
-    labels = {"sessions": session_titles, "associations": associations,
+    labels = {"k": k, "sessions": session_titles, "associations": associations,
               "categories": {key: info.label for key, info in strata.items()},
               "dimensions": {code: info.label for code, info in (dimensions or {}).items()},
               "values": public_values}

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -19,20 +18,9 @@ from pvplatform.auth.permissions import can_manage_process, can_view_dashboard
 from pvplatform.core.lookup import get_or_404
 from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
-from pvplatform.extensions import db
-from pvplatform.feedback.models import PublicValue
 from pvplatform.indicators import store
-from pvplatform.indicators.dashboard import build_dashboard
-from pvplatform.indicators.facts import association_absences
-from pvplatform.indicators.flags import compute_indicators_and_flags
-from pvplatform.indicators.funnel import (
-    attendee_share_rows,
-    dimension_labels,
-    reference_shares,
-    session_funnel,
-)
+from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs, gather_dashboard_inputs
 from pvplatform.indicators.suppression import dashboard_k
-from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.indicators.views import acknowledge_form, bp
 from pvplatform.processes.models import Process
 
@@ -71,35 +59,18 @@ def dashboard(process_id: int):
     if as_of is None:
         as_of = utcnow()
 
-    thresholds = thresholds_for(process.id)
-    rows, computed = compute_indicators_and_flags(process.id, as_of, thresholds)
-    funnel_rows, sessions = session_funnel(process.id, as_of)
-    extra_rows = funnel_rows + attendee_share_rows(rows)
-    absences = association_absences(process.id, as_of)
-
+    inputs = gather_dashboard_inputs(process.id, as_of)
     # Stored flags (with their history and acknowledgement) describe the present: a dashboard
     # of another instant shows the flags computed for that instant instead.
     stored: list[Any] | None = None
     outdated: list[Any] = []
     if live:
         records = store.active_flags(process.id)
-        raised = {(f.code, store.flag_key(f)) for f in computed}
+        raised = {(f.code, store.flag_key(f)) for f in inputs.flags}
         stored = [r for r in records if (r.code, r.key) in raised]
         outdated = [r for r in records if (r.code, r.key) not in raised]
-    associations = {a.association_id: a.name for a in absences}
-    for record in (stored or []) + outdated:
-        if record.association is not None:
-            associations.setdefault(record.association.id, record.association.name)
-    public_values = dict(db.session.execute(
-        sa.select(PublicValue.code, PublicValue.name)
-        .where(PublicValue.process_id == process.id).order_by(PublicValue.code)).all())
-
-    view = build_dashboard(
-        as_of=as_of, k=dashboard_k(current_app.config), rows=rows, extra_rows=extra_rows,
-        sessions=sessions, flags=computed, thresholds=thresholds,
-        strata=reference_shares(process.id), public_values=public_values, absences=absences,
-        associations=associations, stored=stored, outdated=outdated,
-        dimensions=dimension_labels(process.id))
+    view = dashboard_from_inputs(inputs, k=dashboard_k(current_app.config), stored=stored,
+                                 outdated=outdated)
 
     forms = {}
     if live and can_manage_process(current_user, process):

@@ -125,6 +125,19 @@ def dashboard_k(config: Mapping[str, Any]) -> int:
     return max(k, MIN_K)
 
 
+DEFAULT_EXPORT_K = 10
+
+
+def export_k(config: Mapping[str, Any]) -> int:
+    """k for what leaves the platform (evaluator pages, downloads, the evaluator API):
+    PV_EXPORT_MIN_CELL (default 10), never below 3."""
+    try:
+        k = int(config.get("PV_EXPORT_MIN_CELL", DEFAULT_EXPORT_K))
+    except (TypeError, ValueError):
+        k = DEFAULT_EXPORT_K
+    return max(k, MIN_K)
+
+
 def current_k() -> int:
     """The dashboard k of the running application (5 outside one)."""
     from flask import current_app, has_app_context

@@ -11,6 +11,8 @@ from flask_babel import lazy_gettext as _l
 
 ACTIONS = {
     "absence.request": _l("Absence reasons asked"),
+    "api_token.create": _l("API token created"),
+    "api_token.revoke": _l("API token revoked"),
     "account.create": _l("Account created"),
     "account.delete": _l("Account deleted"),
     "account.email_change": _l("E-mail address changed"),
@@ -71,15 +73,19 @@ ACTIONS = {
     "survey_closed": _l("Survey closed"),
     "survey_opened": _l("Survey opened"),
     "survey_reopened": _l("Survey reopened"),
+    "evaluation.grant": _l("Evaluator access granted"),
+    "evaluation.revoke": _l("Evaluator access revoked"),
     "thresholds.update": _l("Flag thresholds changed"),
     "user.role_change": _l("Role changed"),
 }
 
 TARGETS = {
+    "api_token": _l("API token no. %(id)s"),
     "association": _l("association no. %(id)s"),
     "attendance": _l("check-in no. %(id)s"),
     "comment": _l("comment no. %(id)s"),
     "dimension": _l("demographic question no. %(id)s"),
+    "evaluator_grant": _l("evaluator access no. %(id)s"),
     "flag": _l("risk flag no. %(id)s"),
     "local_target": _l("local target no. %(id)s"),
     "participant": _l("participant no. %(id)s"),

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
@@ -236,15 +237,45 @@ TABLES: tuple[TableSpec, ...] = (
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 
-def descriptor() -> dict[str, object]:
-    """datapackage.json for a package written by the platform (primary and foreign keys are
-    checked by the importer; they are not repeated here)."""
+PRIMARY_KEYS: dict[str, list[str]] = {
+    "processes": ["id"], "public_values": ["code"],
+    "strata": ["process_id", "dimension", "category"], "associations": ["id"],
+    "participants": ["id"], "participant_attributes": ["participant_id", "dimension"],
+    "sessions": ["id"], "proposals": ["id"], "comments": ["id"],
+    "votes": ["proposal_id", "participant_id"],
+}
+FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {
+    # table -> (column, referenced resource, referenced column)
+    "strata": [("process_id", "processes", "id")],
+    "participants": [("association_id", "associations", "id")],
+    "participant_attributes": [("participant_id", "participants", "id")],
+    "sessions": [("process_id", "processes", "id")],
+    "invitations": [("session_id", "sessions", "id"), ("participant_id", "participants", "id"),
+                    ("association_id", "associations", "id")],
+    "registrations": [("session_id", "sessions", "id"),
+                      ("participant_id", "participants", "id")],
+    "attendances": [("session_id", "sessions", "id"), ("participant_id", "participants", "id")],
+    "proposals": [("process_id", "processes", "id"), ("session_id", "sessions", "id"),
+                  ("author_id", "participants", "id")],
+    "comments": [("proposal_id", "proposals", "id"), ("author_id", "participants", "id")],
+    "votes": [("proposal_id", "proposals", "id"), ("participant_id", "participants", "id")],
+    "perceptions": [("participant_id", "participants", "id"), ("process_id", "processes", "id"),
+                    ("session_id", "sessions", "id"),
+                    ("public_value", "public_values", "code")],
+    "speaking_turns": [("session_id", "sessions", "id"),
+                       ("participant_id", "participants", "id")],
+}
+
+
+def descriptor() -> dict[str, Any]:
+    """datapackage.json of a package written by the platform: DATA.md's tables, types, required
+    columns, enums, primary and foreign keys (what `frictionless validate` checks)."""
     resources = []
     for spec in TABLES:
         fields = []
         for column in spec.columns:
-            entry: dict[str, object] = {"name": column.name, "type": column.type}
-            constraints: dict[str, object] = {}
+            entry: dict[str, Any] = {"name": column.name, "type": column.type}
+            constraints: dict[str, Any] = {}
             if column.required:
                 constraints["required"] = True
             if column.enum:
@@ -252,8 +283,14 @@ def descriptor() -> dict[str, object]:
             if constraints:
                 entry["constraints"] = constraints
             fields.append(entry)
-        resources.append({
-            "name": spec.name, "path": f"{spec.name}.csv", "profile": "tabular-data-resource",
-            "format": "csv", "encoding": "utf-8", "schema": {"fields": fields},
-        })
+        schema: dict[str, Any] = {"fields": fields}
+        if spec.name in PRIMARY_KEYS:
+            schema["primaryKey"] = PRIMARY_KEYS[spec.name]
+        if spec.name in FOREIGN_KEYS:
+            schema["foreignKeys"] = [
+                {"fields": column, "reference": {"resource": resource, "fields": target}}
+                for column, resource, target in FOREIGN_KEYS[spec.name]]
+        resources.append({"name": spec.name, "path": f"{spec.name}.csv",
+                          "profile": "tabular-data-resource", "format": "csv",
+                          "encoding": "utf-8", "schema": schema})
     return {"name": "pv-process", "resources": resources}

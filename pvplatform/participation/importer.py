@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from pvplatform.auth.models import Association, AssociationStatus
+from pvplatform.core.csv_safe import restore
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.feedback.models import Perception, PublicValue
@@ -256,6 +257,8 @@ class _Package:
                         errors.add(spec.name, line, _l("a value is required"), column.name)
                         ok = False
                     continue
+                if column.type == "string":
+                    raw = restore(raw)  # the platform's own exports neutralise formulas
                 try:
                     values[column.name] = column.parse(raw)
                 except CellError as exc:
@@ -486,7 +489,7 @@ def _utc_timestamp(raw: str) -> datetime:
 
 # Cells were checked by the first pass, on the same bytes: plain conversions suffice.
 _TRUSTED: dict[str, Callable[[str], Any] | None] = {
-    "string": None, "integer": int, "number": float, "datetime": _utc_timestamp,
+    "string": restore, "integer": int, "number": float, "datetime": _utc_timestamp,
     "date": date.fromisoformat,
 }
 

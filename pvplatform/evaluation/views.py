@@ -1,0 +1,108 @@
+"""The evaluator's workspace: the processes granted, each process's indicators, flags and ledger
+figures, and its perception results, all suppressed at the export k, as of any instant. Nothing
+here changes anything: every route is a GET."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from pvplatform.auth.permissions import can_evaluate, can_export_microdata, can_open_evaluation
+from pvplatform.core.i18n import select_timezone, town_zone
+from pvplatform.core.lookup import get_or_404
+from pvplatform.db import utcnow
+from pvplatform.evaluation.blueprint import bp
+from pvplatform.evaluation.grants import active_grant
+from pvplatform.evaluation.models import GrantScope
+from pvplatform.evaluation.workspace import (
+    address_instant,
+    as_of_argument,
+    picker_instant,
+    picker_value,
+    workspace_entries,
+)
+from pvplatform.feedback.results import perception_results
+from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs, gather_dashboard_inputs
+from pvplatform.indicators.suppression import export_k
+from pvplatform.indicators.thresholds import thresholds_for
+from pvplatform.ledger.forms import REASON_SHORT
+from pvplatform.processes.models import Process
+
+
+@bp.get("/")
+@login_required
+def index():
+    if not can_open_evaluation(current_user):
+        abort(403)
+    now = utcnow()
+    return render_template("evaluation/index.html", entries=workspace_entries(current_user, now),
+                           k=export_k(current_app.config))
+
+
+def _readable(process_id: int, now: datetime) -> Process:
+    """The process, if the person may read it as an evaluator (403 otherwise; 404 unknown)."""
+    process = get_or_404(Process, process_id)
+    if not can_evaluate(current_user, active_grant(current_user, process.id, GrantScope.READ,
+                                                   now)):
+        abort(403)
+    return process
+
+
+def _instant(endpoint: str, process_id: int) -> tuple[datetime, bool] | Response:
+    """The instant of the page: ?as_of= (ISO 8601 with its offset), now when absent. The picker
+    sends ?at= (the display zone's wall-clock time): answered with a redirect to the same page
+    ?as_of=, an address that names the instant whatever the reader's time zone."""
+    if "at" in request.args:
+        raw = request.args.get("at", "")
+        args = {} if not raw.strip() else {
+            "as_of": as_of_argument(picker_instant(raw, town_zone()))}
+        return redirect(url_for(endpoint, process_id=process_id, **args))
+    as_of = address_instant(request.args.get("as_of"))
+    if as_of is None:
+        # To the second: the page and its downloads name the same instant.
+        return utcnow().replace(microsecond=0), True
+    return as_of, False
+
+
+def _as_of_context(as_of: datetime, live: bool) -> dict:
+    return {"as_of": as_of, "as_of_arg": as_of_argument(as_of), "live": live,
+            "picker_value": picker_value(as_of, town_zone()), "zone": select_timezone()}
+
+
+@bp.get("/processes/<int:process_id>")
+@login_required
+def process(process_id: int):
+    now = utcnow()
+    process = _readable(process_id, now)
+    instant = _instant("evaluation.process", process.id)
+    if isinstance(instant, Response):
+        return instant
+    as_of, live = instant
+    view = dashboard_from_inputs(gather_dashboard_inputs(process.id, as_of),
+                                 k=export_k(current_app.config))
+    agreement = active_grant(current_user, process.id, GrantScope.MICRODATA, now)
+    return render_template(
+        "evaluation/process.html", process=process, d=view, forms={}, ledger=False,
+        read_grant=active_grant(current_user, process.id, GrantScope.READ, now),
+        agreement=agreement, microdata=can_export_microdata(current_user, agreement),
+        **_as_of_context(as_of, live))
+
+
+@bp.get("/processes/<int:process_id>/perceptions")
+@login_required
+def perceptions(process_id: int):
+    process = _readable(process_id, utcnow())
+    instant = _instant("evaluation.perceptions", process.id)
+    if isinstance(instant, Response):
+        return instant
+    as_of, live = instant
+    view = perception_results(process.id, as_of, k=export_k(current_app.config),
+                              thresholds=thresholds_for(process.id), locale=str(get_locale()))
+    # Read-only: no link to staff's survey management or to the ledger's person-level pages.
+    return render_template("evaluation/perceptions.html", process=process, r=view,
+                           ledger=False, surveys=False, reason_short=REASON_SHORT,
+                           **_as_of_context(as_of, live))

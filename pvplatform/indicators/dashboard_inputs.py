@@ -1,0 +1,76 @@
+"""What the dashboard presenter (`dashboard.build_dashboard`) reads, gathered once for both pages
+that draw it: staff's dashboard (k = 5, with the stored flags) and the evaluator's workspace
+(k = 10, the flags computed for the instant asked for)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from pvplatform.extensions import db
+from pvplatform.feedback.models import PublicValue
+from pvplatform.indicators.dashboard import Dashboard, build_dashboard
+from pvplatform.indicators.facts import AssociationAbsence, association_absences
+from pvplatform.indicators.flags import compute_indicators_and_flags
+from pvplatform.indicators.funnel import (
+    DimensionInfo,
+    SessionLabel,
+    StratumInfo,
+    attendee_share_rows,
+    dimension_labels,
+    reference_shares,
+    session_funnel,
+)
+from pvplatform.indicators.rows import FlagRow, IndicatorRow
+from pvplatform.indicators.thresholds import Thresholds, thresholds_for
+
+
+@dataclass(frozen=True)
+class DashboardInputs:
+    """One reading of the engine for a process at an instant, and the labels around it."""
+
+    as_of: datetime
+    rows: list[IndicatorRow]
+    extra_rows: list[IndicatorRow]
+    flags: list[FlagRow]
+    sessions: list[SessionLabel]
+    thresholds: Thresholds
+    strata: dict[tuple[str, str], StratumInfo]
+    public_values: dict[str, str]
+    absences: list[AssociationAbsence]
+    dimensions: dict[str, DimensionInfo]
+
+
+def gather_dashboard_inputs(process_id: int, as_of: datetime) -> DashboardInputs:
+    thresholds = thresholds_for(process_id)
+    rows, flags = compute_indicators_and_flags(process_id, as_of, thresholds)
+    funnel_rows, sessions = session_funnel(process_id, as_of)
+    public_values = dict(db.session.execute(
+        sa.select(PublicValue.code, PublicValue.name)
+        .where(PublicValue.process_id == process_id).order_by(PublicValue.code)).all())
+    return DashboardInputs(
+        as_of=as_of, rows=list(rows), extra_rows=list(funnel_rows) + attendee_share_rows(rows),
+        flags=list(flags), sessions=list(sessions), thresholds=thresholds,
+        strata=dict(reference_shares(process_id)), public_values=public_values,
+        absences=list(association_absences(process_id, as_of)),
+        dimensions=dict(dimension_labels(process_id)))
+
+
+def dashboard_from_inputs(inputs: DashboardInputs, *, k: int, stored: Sequence[Any] | None = None,
+                          outdated: Sequence[Any] = ()) -> Dashboard:
+    """The dashboard's sections at k. `stored`/`outdated`: staff's stored flags (see
+    `build_dashboard`); None shows the flags computed for the instant."""
+    associations = {a.association_id: a.name for a in inputs.absences}
+    for record in list(stored or []) + list(outdated):
+        if record.association is not None:
+            associations.setdefault(record.association.id, record.association.name)
+    return build_dashboard(
+        as_of=inputs.as_of, k=k, rows=inputs.rows, extra_rows=inputs.extra_rows,
+        sessions=inputs.sessions, flags=inputs.flags,
+        thresholds=inputs.thresholds, strata=inputs.strata, public_values=inputs.public_values,
+        absences=inputs.absences, associations=associations, stored=stored, outdated=outdated,
+        dimensions=inputs.dimensions)
