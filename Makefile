@@ -29,7 +29,7 @@ FLASK := $(BIN)/flask --app wsgi
 	clean distclean
 
 help:
-	@echo "make run             install, migrate, load the demo, serve on http://$(HOST):$(PORT)"
+	@echo "make run             install, migrate, load the demo, serve on http://$(HOST):$(PORT) with a worker"
 	@echo "make test            ruff + bandit + pytest on SQLite (and PostgreSQL if PV_TEST_POSTGRES_URL)"
 	@echo "                     extra pytest arguments: make test PYTEST_ARGS='-k vote -x'"
 	@echo "make db              apply migrations (instance/ SQLite, or DATABASE_URL)"
@@ -69,8 +69,11 @@ db: $(VENV_STAMP)
 demo: db
 	PV_CONFIG=$(PV_CONFIG) $(FLASK) pv demo
 
+# The background worker (flags refresh) runs beside the web server and stops with it.
 run: $(VENV_STAMP) translations db
 	PV_CONFIG=$(PV_CONFIG) $(FLASK) pv demo --if-empty
+	@PV_CONFIG=$(PV_CONFIG) $(FLASK) pv worker & worker=$$!; \
+	trap 'kill $$worker 2> /dev/null; wait $$worker' EXIT INT TERM; \
 	PV_CONFIG=$(PV_CONFIG) $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The SQLite run ignores a PV_TEST_DATABASE_URL from the environment; with PV_TEST_POSTGRES_URL
@@ -107,6 +110,8 @@ bench: $(VENV_STAMP)
 # Production-like serving. Set DATABASE_URL, SECRET_KEY, PV_BASE_URL and PV_CONFIG=production
 # behind HTTPS.
 serve-gunicorn: $(VENV_STAMP) translations db
+	@PV_CONFIG=$(PV_CONFIG) $(FLASK) pv worker & worker=$$!; \
+	trap 'kill $$worker 2> /dev/null; wait $$worker' EXIT INT TERM; \
 	PV_CONFIG=$(PV_CONFIG) $(BIN)/gunicorn -w $(GUNICORN_WORKERS) -b $(GUNICORN_BIND) \
 		--access-logfile - wsgi:app
 

@@ -37,12 +37,27 @@ def _secret_key() -> str:
     return key_file.read_text().strip()
 
 
+def _queue_url(database_url: str) -> str:
+    """Where refresh jobs wait: PV_QUEUE_URL, else the application's PostgreSQL (shared by every
+    machine), else a SQLite file beside the database."""
+    url = os.environ.get("PV_QUEUE_URL", "").strip()
+    if url:
+        return url
+    if database_url.startswith("postgresql"):
+        return database_url
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    return f"sqlite:///{INSTANCE_DIR / 'queue.sqlite'}"
+
+
 class Config:
     SECRET_KEY = _secret_key()
-    # Stored risk flags refresh in the transaction of every change behind them; `flask pv
-    # recompute` (cron) covers deployments that turn this off.
+    # A change behind the stored risk flags asks a background worker (`flask pv worker`) to
+    # refresh them: `background`; `inline` refreshes in the change's own transaction; `off`
+    # leaves it to `flask pv recompute` (cron). FLAGS_AUTO_REFRESH=0 is the older `off`.
     FLAGS_AUTO_REFRESH = os.environ.get("FLAGS_AUTO_REFRESH", "1") != "0"
+    PV_REFRESH = os.environ.get("PV_REFRESH", "background")
     SQLALCHEMY_DATABASE_URI = _database_url()
+    PV_QUEUE_URL = _queue_url(SQLALCHEMY_DATABASE_URI)
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     WTF_CSRF_TIME_LIMIT = 3600 * 4
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
@@ -108,6 +123,9 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = os.environ.get("PV_TEST_DATABASE_URL", "sqlite://")
     FLAGS_AUTO_REFRESH = os.environ.get("PV_TEST_FLAGS_AUTO_REFRESH", "1") != "0"
+    # Tests read the flags a change moved right after it; the background path has its own tests.
+    PV_REFRESH = "inline"
+    PV_QUEUE_URL = "memory://"
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
     PASSWORD_HASH_FAST = True

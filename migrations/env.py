@@ -67,6 +67,14 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """The job queue's own tables (huey_*, created by Huey when the queue shares the
+    application's PostgreSQL database) are not ours to migrate or drop."""
+    if type_ == "table" and reflected and compare_to is None and name.startswith("huey_"):
+        return False
+    return True
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -88,6 +96,8 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    if conf_args.get("include_object") is None:
+        conf_args["include_object"] = include_object
 
     connectable = get_engine()
 

@@ -59,6 +59,9 @@ def register_extensions(app: Flask) -> None:
     from pvplatform.indicators.autorefresh import install as install_flag_refresh
 
     install_flag_refresh()  # stored risk flags follow every committed change
+    from pvplatform.jobs.queue import init_queue
+
+    init_queue(app)  # ... refreshed by a background worker
     from pvplatform.feedback.offers import install as install_survey_offers
 
     install_survey_offers()  # open survey waves reach people at their first action

@@ -311,3 +311,27 @@ def recompute_command() -> None:
     click.echo(f"{len(process_ids)} running process(es) refreshed", err=True)
     if failures:
         raise click.ClickException(f"{failures} process(es) failed")
+
+
+# ---------------------------------------------------------------- background worker
+
+@pv.command("worker")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16),
+              help="Threads taking jobs; several worker commands may run on several machines.")
+def worker_command(workers: int) -> None:
+    """Run the background jobs: refreshing the stored flags after changes (within seconds),
+    a sweep every minute for jobs lost on the way, time-based flags every 15 minutes."""
+    from flask import current_app
+    from huey.consumer import Consumer
+
+    from pvplatform.db import utcnow
+    from pvplatform.jobs.queue import EXTENSION, MAX_POLL_DELAY
+    from pvplatform.jobs.refresh import run_all_pending
+
+    queue = current_app.extensions[EXTENSION]
+    # Changes made while no worker ran are refreshed first.
+    done = run_all_pending(now=utcnow())
+    click.echo(f"refreshed {done} process(es) with waiting changes; taking jobs from "
+               f"{current_app.config['PV_QUEUE_URL'].split('@')[-1]}", err=True)
+    Consumer(queue.huey, workers=workers, worker_type="thread",
+             max_delay=MAX_POLL_DELAY).run()

@@ -19,6 +19,7 @@ from pvplatform.feedback.models import (
     Wave,
 )
 from pvplatform.indicators.models import FlagEvent, FlagRecord, ProcessThreshold
+from pvplatform.jobs.models import RefreshRequest
 from pvplatform.ledger.models import AbsenceKind, AbsenceReason, AbsenceRequest
 from pvplatform.moderation.models import AuditLog, ModerationAction, Report
 from pvplatform.notifications.models import Notification
@@ -87,6 +88,7 @@ __all__ = [
     "ProposalState",
     "PublicValue",
     "PulseComment",
+    "RefreshRequest",
     "Registration",
     "Report",
     "Role",

@@ -3,9 +3,15 @@
 Every flush is watched: rows of the models behind the flags (registrations, check-ins,
 proposals, answers, perceptions...) that are inserted, changed or deleted leave a hint (the
 process, or the session / proposal / ... they belong to) in `session.info`. Right before the
-transaction commits, the hints are turned into process ids (a few queries for all of them) and
-`store.refresh_flags` runs once per touched process, inside the same transaction: the flags are
-committed with the change that moved them, or not at all.
+transaction commits, the hints are turned into process ids (a few queries for all of them), and
+then, by `PV_REFRESH`:
+- `background` (the default): a refresh request per touched process is written in the same
+  transaction, and once it has committed a job asks a worker to refresh (`pvplatform.jobs`): no
+  request waits for the indicators;
+- `inline`: `store.refresh_flags` runs once per touched process inside the same transaction,
+  the flags committed with the change that moved them or not at all (tests, and a deployment
+  without a worker);
+- `off`: nothing (`flask pv recompute` from cron).
 
 No service has to remember anything, except writers that bypass the ORM (the importer's bulk
 inserts), which call `mark_dirty(process_id)`.
@@ -29,7 +35,10 @@ log = logging.getLogger(__name__)
 
 HINTS_KEY = "pv_flag_hints"
 MAIL_KEY = "pv_flag_mail"
+ENQUEUE_KEY = "pv_refresh_jobs"
 CONFIG_KEY = "FLAGS_AUTO_REFRESH"
+MODE_KEY = "PV_REFRESH"
+BACKGROUND, INLINE, OFF = "background", "inline", "off"
 
 # Hint kinds: what a changed row tells about its process.
 PROCESS, MEETING, PROPOSAL, ATTENDANCE, PUBLIC_VALUE, PARTICIPANT = (
@@ -156,15 +165,19 @@ def process_ids_from_hints(session: Session, hints: dict[str, set[int]]) -> set[
     return ids
 
 
-def _enabled() -> bool:
-    return has_app_context() and bool(current_app.config.get(CONFIG_KEY, True))
+def refresh_mode() -> str:
+    if not has_app_context() or not current_app.config.get(CONFIG_KEY, True):
+        return OFF
+    mode = current_app.config.get(MODE_KEY, BACKGROUND)
+    return mode if mode in (BACKGROUND, INLINE, OFF) else BACKGROUND
 
 
 def _before_commit(session: Session) -> None:
     if not session.info.get(HINTS_KEY) and not session.new and not session.dirty and (
             not session.deleted):
         return
-    if not _enabled():
+    mode = refresh_mode()
+    if mode == OFF:
         session.info.pop(HINTS_KEY, None)
         return
     # Flush now so that the last changes leave their hints and the engine reads them.
@@ -182,6 +195,13 @@ def _before_commit(session: Session) -> None:
     existing = session.scalars(
         sa.select(Process.id).where(Process.id.in_(sorted(wanted))).order_by(Process.id))
     now = utcnow()
+    if mode == BACKGROUND:
+        from pvplatform.jobs.refresh import request_refresh
+
+        process_ids = list(existing)
+        request_refresh(session, process_ids, now)
+        session.info.setdefault(ENQUEUE_KEY, set()).update(process_ids)
+        return
     for process_id in list(existing):
         lock_for_refresh(process_id)
         try:
@@ -197,6 +217,11 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    jobs = session.info.pop(ENQUEUE_KEY, None)
+    if jobs and has_app_context():
+        from pvplatform.jobs.queue import enqueue_refresh
+
+        enqueue_refresh(jobs)
     mails = session.info.pop(MAIL_KEY, None)
     if not mails:
         return
@@ -212,6 +237,7 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
     if previous_transaction.parent is None:
         session.info.pop(HINTS_KEY, None)
         session.info.pop(MAIL_KEY, None)
+        session.info.pop(ENQUEUE_KEY, None)
 
 
 _LISTENERS = (

@@ -1,0 +1,90 @@
+"""Refreshing a process's stored flags away from the request that changed its data.
+
+`request_refresh` runs in the change's transaction; `run_pending` in a worker: it takes the
+process's refresh lock (so that two workers never refresh one process at once), reads the
+newest request, computes once for all the requests up to it, stores the flags and deletes those
+requests, in one transaction. Requests written meanwhile stay for the next run: a burst of
+votes costs one computation per worker run, not one per vote.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from pvplatform.core.i18n import town_zone
+from pvplatform.extensions import db
+from pvplatform.jobs.models import RefreshRequest
+from pvplatform.processes.models import Process
+
+log = logging.getLogger(__name__)
+
+
+def request_refresh(session: Session, process_ids: Iterable[int], now: datetime) -> None:
+    """Marks the processes as needing a refresh, in the caller's transaction."""
+    rows = [{"process_id": pid, "requested_at": now} for pid in sorted(set(process_ids))]
+    if rows:
+        session.execute(sa.insert(RefreshRequest), rows)
+
+
+def pending_process_ids() -> list[int]:
+    return list(db.session.scalars(
+        sa.select(RefreshRequest.process_id).distinct().order_by(RefreshRequest.process_id)))
+
+
+def is_stale(process_id: int) -> bool:
+    """Whether changes wait for a refresh (the stored flags are behind the data)."""
+    return db.session.scalar(sa.select(sa.exists().where(
+        RefreshRequest.process_id == process_id))) or False
+
+
+def run_pending(process_id: int, *, now: datetime) -> bool:
+    """Refreshes the process if changes wait for it, and commits; False when nothing waited
+    (another run took them) or the process is gone."""
+    from pvplatform.indicators.store import compute_current_flags, lock_for_refresh, sync_flags
+
+    try:
+        if db.session.get(Process, process_id) is None:
+            return False
+        lock_for_refresh(process_id)
+        newest = db.session.scalar(sa.select(sa.func.max(RefreshRequest.id))
+                                   .where(RefreshRequest.process_id == process_id))
+        if newest is None:
+            db.session.rollback()
+            return False
+        sync_flags(process_id, compute_current_flags(process_id, now), now=now)
+        db.session.execute(sa.delete(RefreshRequest).where(
+            RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))
+        db.session.commit()
+        return True
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def run_all_pending(*, now: datetime) -> int:
+    """Every process with waiting changes, one after the other; how many were refreshed. A
+    process whose refresh fails is logged and left waiting: the others go on."""
+    done = 0
+    for process_id in pending_process_ids():
+        try:
+            done += run_pending(process_id, now=now)
+        except Exception:
+            log.exception("flag refresh failed for process %s", process_id)
+    return done
+
+
+def request_running(*, now: datetime) -> list[int]:
+    """Asks for a refresh of every running process: flags that move with time alone (a session
+    becoming held, a proposal waiting past 30 days). Commits."""
+    today = now.astimezone(town_zone()).date()
+    running = sa.and_(sa.or_(Process.starts_on.is_(None), Process.starts_on <= today),
+                      sa.or_(Process.ends_on.is_(None), Process.ends_on >= today))
+    ids = list(db.session.scalars(sa.select(Process.id).where(running).order_by(Process.id)))
+    request_refresh(db.session(), ids, now)
+    db.session.commit()
+    return ids
