@@ -41,15 +41,19 @@ def background(app, monkeypatch):
 
 @pytest.fixture
 def computations(monkeypatch):
-    """How many times the engine computed a process's flags for the store."""
+    """How many times the engine computed a process's flags, in a change's transaction (the
+    inline refresh) or in the worker (the flags and the dashboard's snapshot)."""
+    from pvplatform.jobs import refresh
+
     calls: list[int] = []
-    real = store.compute_current_flags
+    for module, name in ((store, "compute_current_flags"), (refresh, "compute_inputs")):
+        real = getattr(module, name)
 
-    def counted(process_id, now):
-        calls.append(process_id)
-        return real(process_id, now)
+        def counted(process_id, now, real=real):
+            calls.append(process_id)
+            return real(process_id, now)
 
-    monkeypatch.setattr(store, "compute_current_flags", counted)
+        monkeypatch.setattr(module, name, counted)
     return calls
 
 
@@ -200,3 +204,102 @@ def test_a_worker_process_brings_the_flags_up_to_date(tmp_path):
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+# ---------------------------------------------------------------- the dashboard's snapshot
+
+
+def test_the_live_dashboard_reads_the_workers_snapshot(app, db, factory, client, background,
+                                                      computations):
+    from pvplatform.indicators.snapshots import data_version, live_snapshot
+
+    process = factory.process()
+    author = factory.participant(kind="citizen")
+    staff = factory.user("staff", password=PASSWORD)
+    db.session.add(_rejected(process, author))
+    db.session.commit()
+    assert live_snapshot(process.id) is None
+    version = data_version(process.id)
+    assert version > 0
+    run_pending(process.id, now=utcnow())
+    snapshot = live_snapshot(process.id)
+    assert snapshot is not None and not snapshot.waiting
+    assert data_version(process.id) == version
+    assert [f.code for f in snapshot.inputs.flags] == ["unreasoned_rejection"]
+    computations.clear()
+
+    client.post("/auth/login", data={"email": staff.email, "password": PASSWORD},
+                headers={"Accept-Language": "en"})
+    page = client.get(f"/manage/processes/{process.id}/dashboard",
+                      headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "after the latest change" in html
+    assert "rejected proposal has no stated reason" in html  # the stored flag's message
+    assert computations == []  # read, not computed
+
+    # A change since: the page says the figures are being brought up to date.
+    db.session.add(_rejected(process, author, rationale="Trop cher cette année."))
+    db.session.commit()
+    assert data_version(process.id) > version
+    html = client.get(f"/manage/processes/{process.id}/dashboard",
+                      headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "being taken into account" in html
+    assert computations == []
+
+
+def test_a_past_instant_is_computed_once_per_data_version(app, db, factory, client,
+                                                        background, computations,
+                                                        monkeypatch):
+    from pvplatform.indicators import dashboard_views, snapshots
+
+    snapshots.PAST.clear()
+    gathered: list[int] = []
+    real = snapshots.gather_dashboard_inputs
+
+    def counted(process_id, as_of):
+        gathered.append(process_id)
+        return real(process_id, as_of)
+
+    monkeypatch.setattr(snapshots, "gather_dashboard_inputs", counted)
+    assert dashboard_views.past_inputs is snapshots.past_inputs
+    process = factory.process()
+    author = factory.participant(kind="citizen")
+    staff = factory.user("staff", password=PASSWORD)
+    db.session.commit()
+    client.post("/auth/login", data={"email": staff.email, "password": PASSWORD})
+    url = f"/manage/processes/{process.id}/dashboard?as_of=2026-01-01T00:00:00%2B00:00"
+    assert client.get(url).status_code == 200
+    assert client.get(url).status_code == 200
+    assert gathered == [process.id]
+    # A change (an import or a paper sheet can change the past) moves the data version.
+    db.session.add(_rejected(process, author))
+    db.session.commit()
+    assert client.get(url).status_code == 200
+    assert gathered == [process.id, process.id]
+    snapshots.PAST.clear()
+
+
+def test_a_snapshot_round_trips_the_dashboards_inputs(db, factory):
+    from pvplatform.indicators.dashboard_inputs import (
+        dashboard_from_inputs,
+        gather_dashboard_inputs,
+    )
+    from pvplatform.indicators.snapshots import decode, encode
+    from pvplatform.participation.importer import import_package
+    from tests.examples import TINY
+
+    process = import_package(TINY, now=utcnow())
+    db.session.commit()
+    inputs = gather_dashboard_inputs(process.id, utcnow())
+    again = decode(encode(inputs))
+    assert again is not None
+    assert again.rows == inputs.rows and again.extra_rows == inputs.extra_rows
+    assert again.sessions == inputs.sessions and again.strata == inputs.strata
+    assert [(f.key, f.value, f.p_value, f.message.render(5)) for f in again.flags] == [
+        (f.key, f.value, f.p_value, f.message.render(5)) for f in inputs.flags]
+    first = dashboard_from_inputs(inputs, k=5)
+    second = dashboard_from_inputs(again, k=5)
+    assert [v.message for v in first.flags] == [v.message for v in second.flags]
+    assert decode({**encode(inputs), "format": 0}) is None
+

@@ -25,7 +25,8 @@ def upgrade():
     sa.Column('process_id', sa.Integer(), nullable=False),
     sa.Column('requested_at', pvplatform.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['process_id'], ['processes.id'], name=op.f('fk_refresh_requests_process_id_processes'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_requests'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_requests')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('refresh_requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_refresh_requests_process_id'), ['process_id'], unique=False)

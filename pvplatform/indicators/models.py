@@ -136,3 +136,17 @@ class ProcessThreshold(db.Model):
     value: Mapped[float] = mapped_column(sa.Float)
 
     __table_args__ = (sa.UniqueConstraint("process_id", "name"),)
+
+
+class DashboardSnapshot(db.Model):
+    """The dashboard's inputs for a process as the background worker last computed them, and
+    the data version they rest on (the newest refresh request the worker took into account):
+    a page view reads these instead of computing."""
+
+    __tablename__ = "dashboard_snapshots"
+
+    process_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("processes.id", ondelete="CASCADE"), primary_key=True)
+    data_version: Mapped[int] = mapped_column(sa.BigInteger)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

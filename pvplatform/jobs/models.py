@@ -23,3 +23,7 @@ class RefreshRequest(db.Model):
     process_id: Mapped[int] = mapped_column(sa.ForeignKey("processes.id", ondelete="CASCADE"),
                                             index=True)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # The newest id is the process's data version: ids must never be reused, even once the
+    # table is empty (SQLite's AUTOINCREMENT; a PostgreSQL sequence never goes back).
+    __table_args__ = {"sqlite_autoincrement": True}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,10 +43,19 @@ def is_stale(process_id: int) -> bool:
         RefreshRequest.process_id == process_id))) or False
 
 
+def compute_inputs(process_id: int, now: datetime) -> Any:
+    """One reading of the engine: the dashboard's inputs, flags included."""
+    from pvplatform.indicators.dashboard_inputs import gather_dashboard_inputs
+
+    return gather_dashboard_inputs(process_id, now)
+
+
 def run_pending(process_id: int, *, now: datetime) -> bool:
-    """Refreshes the process if changes wait for it, and commits; False when nothing waited
-    (another run took them) or the process is gone."""
-    from pvplatform.indicators.store import compute_current_flags, lock_for_refresh, sync_flags
+    """Refreshes the process if changes wait for it (stored flags and the dashboard's snapshot,
+    from one reading of the engine), and commits; False when nothing waited (another run took
+    them) or the process is gone."""
+    from pvplatform.indicators.snapshots import store_snapshot
+    from pvplatform.indicators.store import lock_for_refresh, sync_flags
 
     try:
         if db.session.get(Process, process_id) is None:
@@ -56,7 +66,9 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
         if newest is None:
             db.session.rollback()
             return False
-        sync_flags(process_id, compute_current_flags(process_id, now), now=now)
+        inputs = compute_inputs(process_id, now)
+        sync_flags(process_id, list(inputs.flags), now=now)
+        store_snapshot(process_id, inputs, version=newest)
         db.session.execute(sa.delete(RefreshRequest).where(
             RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))
         db.session.commit()
