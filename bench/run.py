@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BENCHMARKS = ("import_package", "export_package")
+BENCHMARKS = ("import_package", "export_package", "votes")
 
 
 def main(argv: list[str]) -> int:

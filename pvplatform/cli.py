@@ -321,6 +321,8 @@ def recompute_command() -> None:
 def worker_command(workers: int) -> None:
     """Run the background jobs: refreshing the stored flags after changes (within seconds),
     a sweep every minute for jobs lost on the way, time-based flags every 15 minutes."""
+    import logging
+
     from flask import current_app
     from huey.consumer import Consumer
 
@@ -333,5 +335,7 @@ def worker_command(workers: int) -> None:
     done = run_all_pending(now=utcnow())
     click.echo(f"refreshed {done} process(es) with waiting changes; taking jobs from "
                f"{current_app.config['PV_QUEUE_URL'].split('@')[-1]}", err=True)
+    # Huey logs two lines per job at INFO: under a vote burst they would drown the log.
+    logging.getLogger("huey").setLevel(logging.WARNING)
     Consumer(queue.huey, workers=workers, worker_type="thread",
              max_delay=MAX_POLL_DELAY).run()

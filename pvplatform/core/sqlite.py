@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -43,9 +45,29 @@ def reads_only_from_now() -> None:
         setattr(g, _READ_ONLY_FLAG, True)
 
 
-def _begin_statement() -> str:
-    from flask import g, has_request_context, request
+_WRITING_FLAG = "pv_sqlite_writing"
 
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Work outside requests (a background job) about to write: transactions begun inside take
+    the write lock up front, as a state-changing request's do. The job reads first in a
+    deferred transaction of its own, so that its computing never holds the lock."""
+    from flask import g
+
+    previous = g.get(_WRITING_FLAG)
+    setattr(g, _WRITING_FLAG, True)
+    try:
+        yield
+    finally:
+        setattr(g, _WRITING_FLAG, previous)
+
+
+def _begin_statement() -> str:
+    from flask import g, has_app_context, has_request_context, request
+
+    if has_app_context() and g.get(_WRITING_FLAG):
+        return "BEGIN IMMEDIATE"
     if has_request_context() and request.method in WRITE_METHODS \
             and not g.get(_READ_ONLY_FLAG):
         return "BEGIN IMMEDIATE"

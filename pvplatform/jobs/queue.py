@@ -52,20 +52,25 @@ def init_queue(app: Flask) -> Queue:
 
     @huey.task(name="refresh_process")
     def refresh_process(process_id: int) -> None:
-        from pvplatform.db import utcnow
-        from pvplatform.jobs.refresh import run_pending
+        from pvplatform.jobs.refresh import refresh_until_current
 
+        # From here on, a change committed asks for a new job: what this one does not see,
+        # the next one will.
+        huey.storage.delete_data(_queued_key(process_id))
         with app.app_context():
-            run_pending(process_id, now=utcnow())
+            refresh_until_current(process_id)
 
     @huey.periodic_task(crontab(), name="refresh_sweep")
     def refresh_sweep() -> None:
         # A job lost between a commit and its enqueue (a crash, a queue down) leaves its
         # request behind: the sweep refreshes it within a minute.
         from pvplatform.db import utcnow
-        from pvplatform.jobs.refresh import run_all_pending
+        from pvplatform.jobs.refresh import pending_process_ids, run_all_pending
 
         with app.app_context():
+            # A marker whose job was lost would keep every later change from queueing one.
+            for process_id in pending_process_ids():
+                huey.storage.delete_data(_queued_key(process_id))
             run_all_pending(now=utcnow())
 
     @huey.periodic_task(crontab(minute="*/15"), name="refresh_running")
@@ -83,14 +88,22 @@ def init_queue(app: Flask) -> Queue:
     return queue
 
 
+def _queued_key(process_id: int) -> str:
+    return f"refresh-queued-{process_id}"
+
+
 def enqueue_refresh(process_ids: Iterable[int]) -> None:
-    """Asks a worker to refresh these processes. Called once their requests are committed; a
-    queue that cannot be reached only delays the refresh until the sweep."""
+    """Asks a worker to refresh these processes, once their requests are committed. One job at
+    most waits per process (a marker in the queue's store, taken atomically and dropped when
+    the job starts): a burst of votes queues one job, which refreshes until nothing waits,
+    rather than a queue of jobs with nothing to do. A queue that cannot be reached only delays
+    the refresh until the sweep."""
     queue: Queue | None = current_app.extensions.get(EXTENSION)
     if queue is None:
         return
     for process_id in sorted(set(process_ids)):
         try:
-            queue.refresh(process_id)
+            if queue.huey.storage.put_if_empty(_queued_key(process_id), b"1"):
+                queue.refresh(process_id)
         except Exception:
             log.exception("refresh of process %s not queued: the sweep will do it", process_id)

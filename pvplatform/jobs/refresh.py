@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from pvplatform.core.i18n import town_zone
+from pvplatform.core.sqlite import writing
 from pvplatform.extensions import db
 from pvplatform.jobs.models import RefreshRequest
 from pvplatform.processes.models import Process
@@ -30,6 +31,18 @@ def request_refresh(session: Session, process_ids: Iterable[int], now: datetime)
     rows = [{"process_id": pid, "requested_at": now} for pid in sorted(set(process_ids))]
     if rows:
         session.execute(sa.insert(RefreshRequest), rows)
+
+
+def refresh_until_current(process_id: int, *, now: datetime | None = None) -> int:
+    """Refreshes the process until no request waits for it (changes keep coming during a
+    vote); how many refreshes it took."""
+    from pvplatform.db import utcnow
+
+    runs = 0
+    while run_pending(process_id, now=now or utcnow()):
+        runs += 1
+        now = None
+    return runs
 
 
 def pending_process_ids() -> list[int]:
@@ -52,26 +65,37 @@ def compute_inputs(process_id: int, now: datetime) -> Any:
 
 def run_pending(process_id: int, *, now: datetime) -> bool:
     """Refreshes the process if changes wait for it (stored flags and the dashboard's snapshot,
-    from one reading of the engine), and commits; False when nothing waited (another run took
-    them) or the process is gone."""
+    from one reading of the engine); False when nothing waited or the process is gone.
+
+    Two transactions: the engine reads in the first, which takes no lock (votes go on); the
+    second takes the process's refresh lock (and SQLite's write lock) only to store the results
+    and delete the requests they answer. A run that finds newer results already stored (another
+    worker's) stores nothing."""
+    from pvplatform.indicators.models import DashboardSnapshot
     from pvplatform.indicators.snapshots import store_snapshot
     from pvplatform.indicators.store import lock_for_refresh, sync_flags
 
     try:
         if db.session.get(Process, process_id) is None:
+            db.session.rollback()
             return False
-        lock_for_refresh(process_id)
         newest = db.session.scalar(sa.select(sa.func.max(RefreshRequest.id))
                                    .where(RefreshRequest.process_id == process_id))
         if newest is None:
             db.session.rollback()
             return False
         inputs = compute_inputs(process_id, now)
-        sync_flags(process_id, list(inputs.flags), now=now)
-        store_snapshot(process_id, inputs, version=newest)
-        db.session.execute(sa.delete(RefreshRequest).where(
-            RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))
-        db.session.commit()
+        db.session.rollback()
+        with writing():
+            lock_for_refresh(process_id)
+            stored = db.session.scalar(sa.select(DashboardSnapshot.data_version)
+                                       .where(DashboardSnapshot.process_id == process_id))
+            if stored is None or stored < newest:
+                sync_flags(process_id, list(inputs.flags), now=now)
+                store_snapshot(process_id, inputs, version=newest)
+            db.session.execute(sa.delete(RefreshRequest).where(
+                RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))
+            db.session.commit()
         return True
     except BaseException:
         db.session.rollback()
