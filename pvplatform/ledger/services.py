@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import aliased, contains_eager, selectinload
+from sqlalchemy.orm import aliased, contains_eager
 
 from pvplatform.auth.models import Association, User
 from pvplatform.core.forms import clean_text
@@ -85,7 +85,12 @@ def _sessions_of(process_id: int, meeting_id: int | None) -> Any:
 
 
 def _with_people(stmt: sa.Select, relationship: Any) -> sa.Select:
-    return stmt.options(selectinload(relationship).selectinload(Participant.user))
+    # Joined rather than loaded afterwards: the page is one statement, whatever its length.
+    return (
+        stmt.join(relationship)
+        .outerjoin(Participant.user)
+        .options(contains_eager(relationship).contains_eager(Participant.user))
+    )
 
 
 def _first_per_pair(model: Any, partner: Any, *conditions: Any) -> sa.Select:
@@ -99,27 +104,28 @@ def _first_per_pair(model: Any, partner: Any, *conditions: Any) -> sa.Select:
     )
 
 
-def _people_per_pair(model: Any, *conditions: Any) -> sa.Select:
-    """One row of `model` per (session, participant) pair, with session and person loaded."""
-    first = _first_per_pair(model, model.participant_id, *conditions)
+def _people_of(model: Any, keys: sa.Select) -> sa.Select:
+    """The rows of `model` whose ids `keys` selects, with session and person loaded."""
     stmt = (
         sa.select(model)
         .join(model.meeting)
         .options(contains_eager(model.meeting))
-        .where(model.id.in_(first))
+        .where(model.id.in_(keys))
         .order_by(Meeting.starts_at, Meeting.id, model.participant_id)
     )
     return _with_people(stmt, model.participant)
 
 
-# ---------------------------------------------------------------- the lists (statements)
+# ---------------------------------------------------------------- the lists
+# Each list is defined once, by the ids of its rows (`*_keys`): the page loads the rows of those
+# ids and the tab counts them, so a tab and its list cannot disagree.
 
-def invited_not_registered_statement(process_id: int, as_of: datetime,
-                                     meeting_id: int | None = None) -> sa.Select:
+def invited_not_registered_keys(process_id: int, as_of: datetime,
+                                meeting_id: int | None = None) -> sa.Select:
     """One invitation per (session, participant) pair invited at or before T without a live
     registration as of T: the engine's invited_not_registered (sessions held or not)."""
-    return _people_per_pair(
-        Invitation,
+    return _first_per_pair(
+        Invitation, Invitation.participant_id,
         _sessions_of(process_id, meeting_id),
         Invitation.participant_id.is_not(None),
         is_invitation_pair(Invitation, Meeting.starts_at, as_of),
@@ -127,12 +133,11 @@ def invited_not_registered_statement(process_id: int, as_of: datetime,
     )
 
 
-def no_shows_statement(process_id: int, as_of: datetime,
-                       meeting_id: int | None = None) -> sa.Select:
+def no_shows_keys(process_id: int, as_of: datetime, meeting_id: int | None = None) -> sa.Select:
     """One live registration per (held session, participant) pair without an attendance as of T:
     the numerator of the engine's no_show_rate."""
-    return _people_per_pair(
-        Registration,
+    return _first_per_pair(
+        Registration, Registration.participant_id,
         _sessions_of(process_id, meeting_id),
         Meeting.starts_at <= as_of,
         is_live(Registration, Meeting.starts_at, as_of),
@@ -140,35 +145,84 @@ def no_shows_statement(process_id: int, as_of: datetime,
     )
 
 
-def walk_ins_statement(process_id: int, as_of: datetime,
-                       meeting_id: int | None = None) -> sa.Select:
+def walk_ins_keys(process_id: int, as_of: datetime, meeting_id: int | None = None) -> sa.Select:
     """Attendances of held sessions (as of T) without a live registration: with the no-shows,
     attended = registered - no-shows + walk-ins holds for every held session."""
-    stmt = (
-        sa.select(Attendance)
-        .join(Attendance.meeting)
-        .options(contains_eager(Attendance.meeting))
+    return (
+        sa.select(Attendance.id)
+        .join(Meeting, Meeting.id == Attendance.meeting_id)
         .where(
             _sessions_of(process_id, meeting_id),
             Meeting.starts_at <= as_of,
             Attendance.checked_in_at <= as_of,
             ~_live_registration(Attendance.meeting_id, Attendance.participant_id, as_of),
         )
+    )
+
+
+def dropped_out_keys(process_id: int, as_of: datetime) -> sa.Select:
+    """The people the engine's dropped_out counts (with at least 3 held sessions: attended
+    before, absent from the last two)."""
+    return sa.select(dropped_out_subquery(process_id, as_of).c.pid)
+
+
+def absent_associations_keys(process_id: int, as_of: datetime,
+                             meeting_id: int | None = None) -> sa.Select:
+    """One invitation per (held session, association) invited as such at or before T when no
+    member of the association attended that session (members: participants whose
+    association_id is the association, as in the engine's absent_invited_association)."""
+    member = aliased(Participant)
+    # From the association's members to their attendance (by session and person), not from the
+    # session's attendances to their association: a look-up per member rather than a scan of a
+    # whole session per invitation (seconds at city size).
+    attendance = aliased(Attendance)
+    member_attended = sa.exists().where(
+        attendance.meeting_id == Invitation.meeting_id,
+        attendance.participant_id == member.id,
+        is_checked_in(attendance, as_of),
+    ).correlate_except(attendance)  # the invitation is two levels up: say so explicitly
+    member_present = sa.exists().where(
+        member.association_id == Invitation.association_id, member_attended)
+    return _first_per_pair(
+        Invitation, Invitation.association_id,
+        _sessions_of(process_id, meeting_id),
+        Meeting.starts_at <= as_of,
+        Invitation.association_id.is_not(None),
+        is_invitation_pair(Invitation, Meeting.starts_at, as_of),
+        ~member_present,
+    )
+
+
+def invited_not_registered_statement(process_id: int, as_of: datetime,
+                                     meeting_id: int | None = None) -> sa.Select:
+    return _people_of(Invitation, invited_not_registered_keys(process_id, as_of, meeting_id))
+
+
+def no_shows_statement(process_id: int, as_of: datetime,
+                       meeting_id: int | None = None) -> sa.Select:
+    return _people_of(Registration, no_shows_keys(process_id, as_of, meeting_id))
+
+
+def walk_ins_statement(process_id: int, as_of: datetime,
+                       meeting_id: int | None = None) -> sa.Select:
+    stmt = (
+        sa.select(Attendance)
+        .join(Attendance.meeting)
+        .options(contains_eager(Attendance.meeting))
+        .where(Attendance.id.in_(walk_ins_keys(process_id, as_of, meeting_id)))
         .order_by(Meeting.starts_at, Meeting.id, Attendance.checked_in_at, Attendance.id)
     )
     return _with_people(stmt, Attendance.participant)
 
 
 def dropped_out_statement(process_id: int, as_of: datetime) -> sa.Select:
-    """The people the engine's dropped_out counts (with at least 3 held sessions: attended
-    before, absent from the last two)."""
-    dropped = dropped_out_subquery(process_id, as_of)
-    stmt = (
+    return (
         sa.select(Participant)
-        .where(Participant.id.in_(sa.select(dropped.c.pid)))
+        .outerjoin(Participant.user)
+        .options(contains_eager(Participant.user))
+        .where(Participant.id.in_(dropped_out_keys(process_id, as_of)))
         .order_by(Participant.id)
     )
-    return stmt.options(selectinload(Participant.user))
 
 
 def last_attended(process_id: int, as_of: datetime,
@@ -186,40 +240,40 @@ def last_attended(process_id: int, as_of: datetime,
 
 def absent_associations_statement(process_id: int, as_of: datetime,
                                   meeting_id: int | None = None) -> sa.Select:
-    """One invitation per (held session, association) invited as such at or before T when no
-    member of the association attended that session (members: participants whose
-    association_id is the association, as in the engine's absent_invited_association)."""
-    member = aliased(Participant)
-    attendance = aliased(Attendance)
-    member_present = (
-        sa.exists()
-        .where(
-            attendance.meeting_id == Invitation.meeting_id,
-            is_checked_in(attendance, as_of),
-            member.id == attendance.participant_id,
-            member.association_id == Invitation.association_id,
-        )
-    )
-    first = _first_per_pair(
-        Invitation, Invitation.association_id,
-        _sessions_of(process_id, meeting_id),
-        Meeting.starts_at <= as_of,
-        Invitation.association_id.is_not(None),
-        is_invitation_pair(Invitation, Meeting.starts_at, as_of),
-        ~member_present,
-    )
     return (
         sa.select(Invitation)
         .join(Invitation.meeting)
         .join(Invitation.association)
         .options(contains_eager(Invitation.meeting), contains_eager(Invitation.association))
-        .where(Invitation.id.in_(first))
+        .where(Invitation.id.in_(absent_associations_keys(process_id, as_of, meeting_id)))
         .order_by(Meeting.starts_at, Meeting.id, Association.name, Association.id)
     )
 
 
+def _lists_for(meeting_id: int | None) -> list[LedgerList]:
+    # Dropping out is a property of the process, not of one session.
+    return [w for w in LedgerList if not (meeting_id is not None and w == LedgerList.DROPPED_OUT)]
+
+
+def list_keys(which: LedgerList, process_id: int, as_of: datetime,
+              meeting_id: int | None = None) -> sa.Select:
+    if which not in _lists_for(meeting_id):
+        raise NotFound()
+    if which == LedgerList.INVITED_NOT_REGISTERED:
+        return invited_not_registered_keys(process_id, as_of, meeting_id)
+    if which == LedgerList.NO_SHOWS:
+        return no_shows_keys(process_id, as_of, meeting_id)
+    if which == LedgerList.WALK_INS:
+        return walk_ins_keys(process_id, as_of, meeting_id)
+    if which == LedgerList.ABSENT_ASSOCIATIONS:
+        return absent_associations_keys(process_id, as_of, meeting_id)
+    return dropped_out_keys(process_id, as_of)
+
+
 def list_statement(which: LedgerList, process_id: int, as_of: datetime,
                    meeting_id: int | None = None) -> sa.Select:
+    if which not in _lists_for(meeting_id):
+        raise NotFound()
     if which == LedgerList.INVITED_NOT_REGISTERED:
         return invited_not_registered_statement(process_id, as_of, meeting_id)
     if which == LedgerList.NO_SHOWS:
@@ -228,22 +282,23 @@ def list_statement(which: LedgerList, process_id: int, as_of: datetime,
         return walk_ins_statement(process_id, as_of, meeting_id)
     if which == LedgerList.ABSENT_ASSOCIATIONS:
         return absent_associations_statement(process_id, as_of, meeting_id)
-    if meeting_id is not None:
-        raise NotFound()  # dropping out is a property of the process, not of one session
     return dropped_out_statement(process_id, as_of)
-
-
-def count(stmt: sa.Select) -> int:
-    sub = stmt.order_by(None).subquery()
-    return int(db.session.scalar(sa.select(sa.func.count()).select_from(sub)) or 0)
 
 
 def list_counts(process_id: int, as_of: datetime, meeting_id: int | None = None
                 ) -> dict[LedgerList, int]:
-    """The length of every list (the tabs show them beside the engine's figures)."""
-    lists = [w for w in LedgerList
-             if not (meeting_id is not None and w == LedgerList.DROPPED_OUT)]
-    return {w: count(list_statement(w, process_id, as_of, meeting_id)) for w in lists}
+    """The length of every list (the tabs show them beside the engine's figures), all in one
+    statement: a count of each list's ids, not of its rows joined to sessions and people."""
+    lists = _lists_for(meeting_id)
+    counts = sa.union_all(*(
+        # The list's name written into the SQL (a fixed word): an untyped parameter in a UNION
+        # is one PostgreSQL may refuse to guess a type for.
+        sa.select(sa.literal_column(f"'{w.value}'", sa.String).label("list"),
+                  sa.func.count().label("n"))
+        .select_from(list_keys(w, process_id, as_of, meeting_id).subquery())
+        for w in lists))
+    found = {name: int(n) for name, n in db.session.execute(counts)}
+    return {w: found.get(w.value, 0) for w in lists}
 
 
 # ---------------------------------------------------------------- absence requests

@@ -16,7 +16,7 @@ from pvplatform.auth.models import User
 from pvplatform.core.base_url import external_url
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.mail import mail_enabled, send_mail
-from pvplatform.core.pagination import page_arg
+from pvplatform.core.pagination import paginate
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
@@ -61,10 +61,11 @@ def _chosen_list(allowed: tuple[LedgerList, ...]) -> LedgerList:
     return next((w for w in allowed if w.value == raw), allowed[0])
 
 
-def _page(which: LedgerList, process_id: int, now, meeting_id: int | None = None):
+def _page(which: LedgerList, counts: dict[LedgerList, int], process_id: int, now,
+          meeting_id: int | None = None):
+    # The tab already counted the list: counting it again for the pager would double the cost.
     stmt = services.list_statement(which, process_id, now, meeting_id)
-    return db.paginate(stmt, page=page_arg(), per_page=PER_PAGE, max_per_page=PER_PAGE,
-                       error_out=False)
+    return paginate(stmt, per_page=PER_PAGE, total=counts[which])
 
 
 # ---------------------------------------------------------------- staff: ledger pages
@@ -78,14 +79,14 @@ def process_ledger(process_id: int):
     now = utcnow()
     figures = ledger_figures(process.id, now)
     which = _chosen_list(PROCESS_LISTS)
-    page = _page(which, process.id, now)
+    counts = services.list_counts(process.id, now)
+    page = _page(which, counts, process.id, now)
     last = {}
     if which == LedgerList.DROPPED_OUT:
         last = services.last_attended(process.id, now, [p.id for p in page.items])
     return render_template(
         "ledger/process.html", process=process, figures=figures, which=which,
-        lists=PROCESS_LISTS, counts=services.list_counts(process.id, now), page=page,
-        last_attended=last,
+        lists=PROCESS_LISTS, counts=counts, page=page, last_attended=last,
     )
 
 
@@ -101,6 +102,7 @@ def _render_session(meeting: Meeting, status: int = 200, error: str | None = Non
     now = utcnow()
     figures = ledger_figures(meeting.process_id, now)
     which = _chosen_list(SESSION_LISTS)
+    counts = services.list_counts(meeting.process_id, now, meeting.id)
     summary = services.reason_summary(meeting.process_id)
     return render_template(
         "ledger/session.html", meeting=meeting, process=meeting.process,
@@ -108,8 +110,7 @@ def _render_session(meeting: Meeting, status: int = 200, error: str | None = Non
         held=meeting.starts_at <= now,
         over=(meeting.ends_at or meeting.starts_at) <= now,
         which=which, lists=SESSION_LISTS,
-        counts=services.list_counts(meeting.process_id, now, meeting.id),
-        page=_page(which, meeting.process_id, now, meeting.id),
+        counts=counts, page=_page(which, counts, meeting.process_id, now, meeting.id),
         summary=summary, requests_sent=summary.requests.get(meeting.id, 0),
         reason_short=REASON_SHORT, send_form=SendRequestsForm(formdata=None), error=error,
     ), status

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from pvplatform.auth.models import Association, User
 from pvplatform.core.lookup import valid_id
@@ -126,6 +126,71 @@ def attendance_count(meeting_id: int) -> int:
         .select_from(Attendance)
         .where(Attendance.meeting_id == meeting_id)
     ) or 0
+
+
+# ---------------------------------------------------------------- the staff lists of a session
+# Each list joins the people it names rather than loading them afterwards: one statement per
+# page whatever the number of rows (eager loading in batches grows with the page, and a lazy
+# load is a statement per row).
+
+
+def _contains(expression: Any, search: str) -> Any:
+    return sa.func.lower(expression, type_=sa.String).contains(search.lower(), autoescape=True)
+
+
+def registrations_statement(meeting_id: int, search: str = "") -> sa.Select:
+    """The session's registrations, live ones first, in the order people registered; `search`
+    finds part of a name, or a registration code however it is typed."""
+    stmt = (
+        sa.select(Registration)
+        .join(Registration.participant)
+        .outerjoin(Participant.user)
+        .where(Registration.meeting_id == meeting_id)
+        .options(contains_eager(Registration.participant).contains_eager(Participant.user))
+        .order_by(Registration.cancelled_at.is_not(None), Registration.registered_at,
+                  Registration.id)
+    )
+    if search:
+        name = sa.func.coalesce(User.display_name, Participant.display_name, "")
+        stmt = stmt.where(sa.or_(_contains(name, search),
+                                 Registration.code == normalise_code(search)))
+    return stmt
+
+
+def invitations_statement(meeting_id: int, search: str = "") -> sa.Select:
+    """The session's invitations, of people and of associations, in the order they were sent;
+    `search` finds part of the person's or the association's name."""
+    stmt = (
+        sa.select(Invitation)
+        .outerjoin(Invitation.participant)
+        .outerjoin(Participant.user)
+        .outerjoin(Invitation.association)
+        .where(Invitation.meeting_id == meeting_id)
+        .options(contains_eager(Invitation.participant).contains_eager(Participant.user),
+                 contains_eager(Invitation.association))
+        .order_by(Invitation.invited_at, Invitation.id)
+    )
+    if search:
+        name = sa.func.coalesce(User.display_name, Participant.display_name, Association.name,
+                                "")
+        stmt = stmt.where(_contains(name, search))
+    return stmt
+
+
+def recent_check_ins(meeting_id: int, limit: int) -> list[Attendance]:
+    """The latest `limit` check-ins of the session, with who came and who checked them in."""
+    by = aliased(User)
+    return list(db.session.scalars(
+        sa.select(Attendance)
+        .join(Attendance.participant)
+        .outerjoin(Participant.user)
+        .outerjoin(by, by.id == Attendance.checked_in_by_id)
+        .where(Attendance.meeting_id == meeting_id)
+        .options(contains_eager(Attendance.participant).contains_eager(Participant.user),
+                 contains_eager(Attendance.checked_in_by.of_type(by)))
+        .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
+        .limit(limit)
+    ))
 
 
 def capacity_left(meeting: Meeting) -> int | None:

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager
 
 from pvplatform.auth.models import User
+from pvplatform.core.pagination import Page, page_within
 from pvplatform.core.sql import seconds_between
 from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.moderation.audit import record_audit
-from pvplatform.participation.models import Participant
+from pvplatform.participation.models import Participant, ParticipantKind
 from pvplatform.sessions.models import Attendance, Meeting, SpeakingTurn
 
 # A turn must fall between the start of the session and this long after its end (sessions
@@ -36,6 +38,11 @@ MAX_TURN_MINUTES = 300
 # What the form proposes: a turn of this length, ending about now while the session runs.
 DEFAULT_TURN = timedelta(minutes=2)
 _MAX_ID = 2**31 - 1
+# The most attendees the turn form offers at once; staff search by name for the others.
+ATTENDEE_CHOICES = 100
+# How many recorded turns the page lists at once, and how many speakers it names.
+TURNS_PER_PAGE = 50
+SPEAKERS_SHOWN = 50
 
 
 @dataclass
@@ -54,7 +61,9 @@ class SpeakingSummary:
     """The recorded turns of one session, and the speaking time they add up to.
 
     Totals count ended turns only (as the indicators do); a running turn (an import's, without
-    an end) is listed but not counted."""
+    an end) is listed but not counted. A session may hold thousands of turns: `turns` is one
+    page of them, latest first, and `speakers` the ones who spoke longest; the totals are
+    everyone's."""
 
     turns: list[SpeakingTurn] = field(default_factory=list)
     speakers: list[SpeakerTotal] = field(default_factory=list)
@@ -62,6 +71,10 @@ class SpeakingSummary:
     external_seconds: float = 0.0
     running: int = 0
     silent_attendees: int = 0
+    turn_count: int = 0
+    speaker_count: int = 0
+    turns_page: int = 1
+    turns_per_page: int = TURNS_PER_PAGE
 
     @property
     def total_seconds(self) -> float:
@@ -69,6 +82,14 @@ class SpeakingSummary:
 
     def share(self, seconds: float) -> float | None:
         return seconds / self.total_seconds if self.total_seconds > 0 else None
+
+    @property
+    def turn_pages(self) -> Page:
+        return Page(self.turns_page, self.turns_per_page, self.turn_count, self.turns)
+
+    @property
+    def speakers_not_shown(self) -> int:
+        return self.speaker_count - len(self.speakers)
 
 
 def turn_seconds(turn: SpeakingTurn) -> float | None:
@@ -85,14 +106,33 @@ def turn_window(meeting: Meeting) -> tuple[datetime, datetime]:
     return meeting.starts_at, meeting.starts_at + WITHOUT_END
 
 
-def attendees(meeting: Meeting) -> list[Participant]:
-    """Everyone checked in to the session, by name: the people staff can give a turn to."""
-    people = list(db.session.scalars(
+def attendees(meeting: Meeting, *, search: str = "", chosen: int | None = None,
+              limit: int = ATTENDEE_CHOICES) -> list[Participant]:
+    """The people staff can give a turn to, by name: the session's attendees whose name contains
+    `search` (all of them without one), at most `limit`, and the attendee `chosen` on a form
+    being shown again even when the search no longer finds them.
+
+    One statement whatever the size of the session: an online session of a big town may have
+    thousands of attendees, more than a choice list can usefully hold."""
+    name = sa.func.coalesce(User.display_name, Participant.display_name, "")
+    stmt = (
         sa.select(Participant)
         .join(Attendance, Attendance.participant_id == Participant.id)
+        .outerjoin(User, User.id == Participant.user_id)
         .where(Attendance.meeting_id == meeting.id)
-        .options(selectinload(Participant.user))
-    ))
+        .options(contains_eager(Participant.user))
+    )
+    first: list[Any] = []
+    if chosen is not None and 0 < chosen <= _MAX_ID:
+        # A refused form keeps its choice, wherever the person sorts and whatever the search.
+        first.append(sa.case((Participant.id == chosen, 0), else_=1))
+    if search:
+        found = sa.func.lower(name, type_=sa.String).contains(search.lower(), autoescape=True)
+        stmt = stmt.where(sa.or_(found, Participant.id == chosen) if first else found)
+    people = list(db.session.scalars(
+        stmt.order_by(*first, sa.func.lower(name, type_=sa.String), Participant.id)
+        .limit(limit)))
+    # SQL lower() leaves accented capitals alone on SQLite: the final order is Python's.
     return sorted(people, key=lambda p: (p.name.casefold(), p.id))
 
 
@@ -232,36 +272,63 @@ def delete_turn(meeting: Meeting, turn: SpeakingTurn, *, by: User, now: datetime
     db.session.flush()
 
 
-def summary(meeting: Meeting) -> SpeakingSummary:
-    """The session's turns, with each speaker's ended turns and seconds added up in SQL."""
-    turns = list(db.session.scalars(
-        sa.select(SpeakingTurn)
+def summary(meeting: Meeting, *, turns_page: int = 1, per_page: int = TURNS_PER_PAGE,
+            speakers_shown: int = SPEAKERS_SHOWN) -> SpeakingSummary:
+    """The session's speaking time added up in SQL (per group, and for the `speakers_shown`
+    who spoke longest), with page `turns_page` of its turns, latest first: a fixed number of
+    statements however many turns the session holds."""
+    ended = SpeakingTurn.ended_at.is_not(None)
+    seconds = seconds_between(SpeakingTurn.ended_at, SpeakingTurn.started_at)
+    result = SpeakingSummary(turns_per_page=per_page)
+    per_kind = db.session.execute(
+        sa.select(Participant.kind,
+                  sa.func.count(),
+                  sa.func.count(sa.case((ended, 1))),
+                  sa.func.count(sa.distinct(sa.case((ended, SpeakingTurn.participant_id)))),
+                  sa.func.sum(sa.case((ended, seconds))))
+        .join(Participant, Participant.id == SpeakingTurn.participant_id)
         .where(SpeakingTurn.meeting_id == meeting.id)
-        .options(selectinload(SpeakingTurn.participant).selectinload(Participant.user))
-        .order_by(SpeakingTurn.started_at, SpeakingTurn.id)
-    ))
-    result = SpeakingSummary(turns=turns, running=sum(1 for t in turns if t.ended_at is None))
-    per_speaker = db.session.execute(
-        sa.select(SpeakingTurn.participant_id, sa.func.count(),
-                  sa.func.sum(seconds_between(SpeakingTurn.ended_at, SpeakingTurn.started_at)))
-        .where(SpeakingTurn.meeting_id == meeting.id, SpeakingTurn.ended_at.is_not(None))
-        .group_by(SpeakingTurn.participant_id)
+        .group_by(Participant.kind)
     ).all()
-    people = {t.participant_id: t.participant for t in turns}
-    for participant_id, count, seconds in per_speaker:
-        total = SpeakerTotal(people[participant_id], int(count), float(seconds or 0.0))
-        result.speakers.append(total)
-        if total.internal:
-            result.internal_seconds += total.seconds
+    for kind, turns, ended_turns, speakers, total in per_kind:
+        result.turn_count += int(turns)
+        result.running += int(turns) - int(ended_turns)
+        result.speaker_count += int(speakers)
+        if ParticipantKind(kind).is_internal:
+            result.internal_seconds += float(total or 0.0)
         else:
-            result.external_seconds += total.seconds
-    result.speakers.sort(key=lambda t: (-t.seconds, t.participant.name.casefold(),
-                                        t.participant.id))
+            result.external_seconds += float(total or 0.0)
+
+    name = sa.func.lower(sa.func.coalesce(User.display_name, Participant.display_name, ""),
+                         type_=sa.String)
+    longest = db.session.execute(
+        sa.select(Participant, sa.func.count(), sa.func.sum(seconds))
+        .join(SpeakingTurn, SpeakingTurn.participant_id == Participant.id)
+        .outerjoin(Participant.user)
+        .options(contains_eager(Participant.user))
+        .where(SpeakingTurn.meeting_id == meeting.id, ended)
+        .group_by(Participant.id, User.id)
+        .order_by(sa.func.sum(seconds).desc(), name, Participant.id)
+        .limit(speakers_shown)
+    ).all()
+    result.speakers = sorted(
+        (SpeakerTotal(p, int(n), float(total or 0.0)) for p, n, total in longest),
+        key=lambda t: (-t.seconds, t.participant.name.casefold(), t.participant.id))
+
+    result.turns_page = page_within(turns_page, result.turn_count, per_page)
+    if result.turn_count:
+        result.turns = list(db.session.scalars(
+            sa.select(SpeakingTurn)
+            .join(SpeakingTurn.participant)
+            .outerjoin(Participant.user)
+            .where(SpeakingTurn.meeting_id == meeting.id)
+            .options(contains_eager(SpeakingTurn.participant).contains_eager(Participant.user))
+            .order_by(SpeakingTurn.started_at.desc(), SpeakingTurn.id.desc())
+            .limit(per_page).offset((result.turns_page - 1) * per_page)))
     result.silent_attendees = int(db.session.scalar(
         sa.select(sa.func.count()).select_from(Attendance).where(
             Attendance.meeting_id == meeting.id,
             Attendance.participant_id.not_in(
                 sa.select(SpeakingTurn.participant_id).where(
-                    SpeakingTurn.meeting_id == meeting.id,
-                    SpeakingTurn.ended_at.is_not(None))))) or 0)
+                    SpeakingTurn.meeting_id == meeting.id, ended)))) or 0)
     return result

@@ -28,7 +28,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy.orm import selectinload
 
 from pvplatform.auth import permissions
 from pvplatform.auth.models import Association, User
@@ -36,13 +35,12 @@ from pvplatform.core.base_url import external_url
 from pvplatform.core.form_views import form_page, save_form, show_domain_error, submit_form
 from pvplatform.core.i18n import local_to_utc, town_zone, utc_to_local
 from pvplatform.core.lookup import get_or_404, valid_id
-from pvplatform.core.pagination import page_arg
+from pvplatform.core.pagination import page_arg, paginate
 from pvplatform.core.security import CSP
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
 from pvplatform.participation.forms import answer_field_name, demographics_form
-from pvplatform.participation.models import Participant
 from pvplatform.participation.services import KIND_FOR_ROLE, find_participant, participant_for
 from pvplatform.processes.models import Process
 from pvplatform.sessions import paper_sheet as sheets
@@ -60,12 +58,13 @@ from pvplatform.sessions.forms import (
     WalkInForm,
     walk_in_form,
 )
-from pvplatform.sessions.models import Attendance, Invitation, Meeting, MeetingFormat, Registration
+from pvplatform.sessions.models import Attendance, Meeting, MeetingFormat, Registration
 
 bp = Blueprint("sessions", __name__)
 
 SEARCH_MAX = 100
 REGISTRATIONS_PER_PAGE = 100
+INVITATIONS_PER_PAGE = 50
 RECENT_CHECK_INS = 50
 USER_RESULTS = 20
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
@@ -318,23 +317,14 @@ def _invite_association_form(**kwargs: Any) -> InviteAssociationForm:
 
 
 def _registrations(meeting: Meeting, q: str):
-    name = sa.func.lower(sa.func.coalesce(User.display_name, Participant.display_name, ""),
-                         type_=sa.String)
-    query = (
-        sa.select(Registration)
-        .join(Participant, Participant.id == Registration.participant_id)
-        .outerjoin(User, User.id == Participant.user_id)
-        .where(Registration.meeting_id == meeting.id)
-        .options(selectinload(Registration.participant).selectinload(Participant.user))
-        .order_by(Registration.cancelled_at.is_not(None), Registration.registered_at,
-                  Registration.id)
-    )
-    if q:
-        code = services.normalise_code(q)
-        query = query.where(sa.or_(name.contains(q.lower(), autoescape=True),
-                                   Registration.code == code))
-    return db.paginate(query, page=page_arg(), per_page=REGISTRATIONS_PER_PAGE,
-                       max_per_page=REGISTRATIONS_PER_PAGE, error_out=False)
+    return paginate(services.registrations_statement(meeting.id, q),
+                    per_page=REGISTRATIONS_PER_PAGE)
+
+
+def _invitations(meeting: Meeting, q: str):
+    # Its own page argument: paging the invitations keeps the registrations where they were.
+    return paginate(services.invitations_statement(meeting.id, q),
+                    per_page=INVITATIONS_PER_PAGE, name="ipage")
 
 
 def _found_users(meeting: Meeting, find: str) -> list[User]:  # noqa: ARG001
@@ -378,13 +368,15 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
                    turn_form: SpeakingTurnForm | None = None,
                    duplicate: services.ProbableDuplicate | None = None):
     now = utcnow()
-    attendees = speaking.attendees(meeting)
-    # A refused form keeps what was typed; the people to choose from are the attendees now.
-    turn_form = turn_form or _fresh_speaking_turn_form(meeting, now)
-    turn_form.turn_participant.choices = [(0, _("Choose a person"))] + [
-        (p.id, p.name) for p in attendees]
     q = _search_term("q")
     find = _search_term("find")
+    speaker = _search_term("speaker")
+    # A refused form keeps what was typed; the people to choose from are the attendees now.
+    chosen = turn_form.turn_participant.data if turn_form is not None else None
+    turn_form = turn_form or _fresh_speaking_turn_form(meeting, now)
+    attendees = speaking.attendees(meeting, search=speaker, chosen=chosen)
+    turn_form.turn_participant.choices = [(0, _("Choose a person"))] + [
+        (p.id, p.name) for p in attendees]
     registrations = _registrations(meeting, q)
     page_participants = [r.participant_id for r in registrations.items]
     attended_ids = set(
@@ -395,25 +387,9 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
             )
         )
     ) if page_participants else set()
-    invitations = list(
-        db.session.scalars(
-            sa.select(Invitation)
-            .where(Invitation.meeting_id == meeting.id)
-            .options(selectinload(Invitation.participant).selectinload(Participant.user),
-                     selectinload(Invitation.association))
-            .order_by(Invitation.invited_at, Invitation.id)
-        )
-    )
-    recent = list(
-        db.session.scalars(
-            sa.select(Attendance)
-            .where(Attendance.meeting_id == meeting.id)
-            .options(selectinload(Attendance.participant).selectinload(Participant.user),
-                     selectinload(Attendance.checked_in_by))
-            .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc())
-            .limit(RECENT_CHECK_INS)
-        )
-    )
+    recent = services.recent_check_ins(meeting.id, RECENT_CHECK_INS)
+    # Only those who manage the session see its invitations: nobody else pays for the query.
+    may_manage = permissions.can_manage_sessions(current_user, meeting.process)
     walk_in_form = walk_in_form or _walk_in_form(meeting, formdata=None)
     asks_demographics = bool(walk_in_form.demographic_fields())
     # Walk-ins without an account may give their demographics on their phone (a QR code).
@@ -429,7 +405,7 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
         found_users=_found_users(meeting, find),
         registrations=registrations,
         attended_ids=attended_ids,
-        invitations=invitations,
+        invitations=_invitations(meeting, q) if may_manage else None,
         recent=recent,
         live_count=services.live_registration_count(meeting.id),
         attendance_count=services.attendance_count(meeting.id),
@@ -445,7 +421,9 @@ def _render_manage(meeting: Meeting, *, status: int = 200, error: str | None = N
         invite_form=invite_form or _invite_association_form(formdata=None),
         close_form=close_form or CloseForm(formdata=None),
         attendees=attendees,
-        speaking=speaking.summary(meeting),
+        attendee_choices=speaking.ATTENDEE_CHOICES,
+        speaker=speaker,
+        speaking=speaking.summary(meeting, turns_page=page_arg(name="tpage")),
         turn_form=turn_form,
         turn_window=speaking.turn_window(meeting),
     ), status
