@@ -152,15 +152,8 @@ def report(results: list[dict[str, object]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--participants", type=int, default=100_000)
-    parser.add_argument("--rows", type=int, default=1_000_000,
-                        help="thin the leaf tables down to about this many rows (0: keep all)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument("--databases", default="sqlite,postgresql",
-                        help=f"comma-separated; postgresql runs only when {POSTGRES_ENV} is set")
-    parser.add_argument("--keep", action="store_true", help="keep the packages and databases")
+    parser = importing.package_arguments(
+        argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     # `make bench` gives every benchmark the same arguments: ignore the others' own.
     args, _unknown = parser.parse_known_args(argv)
 

@@ -254,8 +254,8 @@ def report(results: list[dict[str, object]]) -> None:
         "into a one-table schema).")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def package_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The city-size package's arguments, shared by the benchmarks that build it."""
     parser.add_argument("--participants", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=1_000_000,
                         help="thin the leaf tables down to about this many rows (0: keep all)")
@@ -263,8 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--databases", default="sqlite,postgresql",
                         help=f"comma-separated; postgresql runs only when {POSTGRES_ENV} is set")
-    parser.add_argument("--keep", action="store_true", help="keep the package and databases")
-    args = parser.parse_args(argv)
+    parser.add_argument("--keep", action="store_true", help="keep the packages and databases")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = package_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    # `make bench` gives every benchmark the same arguments: ignore the others' own.
+    args, _unknown = parser.parse_known_args(argv)
 
     workdir = args.workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)

@@ -212,9 +212,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--voters", type=int, default=300)
-    parser.add_argument("--workdir", default=str(ROOT / "bench" / "out" / "votes"))
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    # `make bench` gives every benchmark the same arguments: ignore the others' own.
     args, _ = parser.parse_known_args(argv)
-    work = Path(args.workdir)
+    # A folder of its own under the work folder: the other benchmarks' results stay.
+    work = args.workdir.resolve() / "votes"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
 

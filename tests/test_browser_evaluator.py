@@ -28,10 +28,6 @@ MARCH_UTC = "2026-03-01T00:00:00+00:00"
 MARCH_IN_PARIS = "2026-03-01T01:00"  # the same instant on the picker (Europe/Paris, winter)
 
 
-def en(message: str) -> str:
-    return message
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     with live_site(tmp_path_factory.mktemp("browser-evaluator")) as site:

@@ -26,6 +26,9 @@ from tests.browser import (
     tours_on,
     translator,
 )
+from tests.browser import (
+    english as en,
+)
 from tests.conftest import (
     PASSWORD,
     STAFF_PASSWORD,
@@ -35,10 +38,6 @@ from tests.conftest import (
 pytestmark = pytest.mark.browser
 
 fr = translator("fr")
-
-
-def en(message: str) -> str:
-    return message
 
 
 # ---------------------------------------------------------------- one server, one browser

@@ -28,10 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 fr = translator("fr")
 
 
-def en(message: str) -> str:
-    return message
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     with live_site(tmp_path_factory.mktemp("browser-surveys")) as site:

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from huey import Huey, MemoryHuey, PostgresHuey, SqliteHuey, crontab
+from huey.constants import EmptyData
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,11 @@ def enqueue_refresh(process_ids: Iterable[int]) -> None:
         return
     for process_id in sorted(set(process_ids)):
         try:
-            if queue.huey.storage.put_if_empty(_queued_key(process_id), b"1"):
+            key = _queued_key(process_id)
+            # Reading first: under a burst the marker is there, and a vote costs no write to
+            # the queue's store.
+            if queue.huey.storage.peek_data(key) is EmptyData and \
+                    queue.huey.storage.put_if_empty(key, b"1"):
                 queue.refresh(process_id)
         except Exception:
             log.exception("refresh of process %s not queued: the sweep will do it", process_id)

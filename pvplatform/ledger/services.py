@@ -255,34 +255,36 @@ def _lists_for(meeting_id: int | None) -> list[LedgerList]:
     return [w for w in LedgerList if not (meeting_id is not None and w == LedgerList.DROPPED_OUT)]
 
 
+_KEYS = {
+    LedgerList.INVITED_NOT_REGISTERED: invited_not_registered_keys,
+    LedgerList.NO_SHOWS: no_shows_keys,
+    LedgerList.WALK_INS: walk_ins_keys,
+    LedgerList.ABSENT_ASSOCIATIONS: absent_associations_keys,
+}
+_STATEMENTS = {
+    LedgerList.INVITED_NOT_REGISTERED: invited_not_registered_statement,
+    LedgerList.NO_SHOWS: no_shows_statement,
+    LedgerList.WALK_INS: walk_ins_statement,
+    LedgerList.ABSENT_ASSOCIATIONS: absent_associations_statement,
+}
+
+
 def list_keys(which: LedgerList, process_id: int, as_of: datetime,
               meeting_id: int | None = None) -> sa.Select:
     if which not in _lists_for(meeting_id):
         raise NotFound()
-    if which == LedgerList.INVITED_NOT_REGISTERED:
-        return invited_not_registered_keys(process_id, as_of, meeting_id)
-    if which == LedgerList.NO_SHOWS:
-        return no_shows_keys(process_id, as_of, meeting_id)
-    if which == LedgerList.WALK_INS:
-        return walk_ins_keys(process_id, as_of, meeting_id)
-    if which == LedgerList.ABSENT_ASSOCIATIONS:
-        return absent_associations_keys(process_id, as_of, meeting_id)
-    return dropped_out_keys(process_id, as_of)
+    if which == LedgerList.DROPPED_OUT:
+        return dropped_out_keys(process_id, as_of)
+    return _KEYS[which](process_id, as_of, meeting_id)
 
 
 def list_statement(which: LedgerList, process_id: int, as_of: datetime,
                    meeting_id: int | None = None) -> sa.Select:
     if which not in _lists_for(meeting_id):
         raise NotFound()
-    if which == LedgerList.INVITED_NOT_REGISTERED:
-        return invited_not_registered_statement(process_id, as_of, meeting_id)
-    if which == LedgerList.NO_SHOWS:
-        return no_shows_statement(process_id, as_of, meeting_id)
-    if which == LedgerList.WALK_INS:
-        return walk_ins_statement(process_id, as_of, meeting_id)
-    if which == LedgerList.ABSENT_ASSOCIATIONS:
-        return absent_associations_statement(process_id, as_of, meeting_id)
-    return dropped_out_statement(process_id, as_of)
+    if which == LedgerList.DROPPED_OUT:
+        return dropped_out_statement(process_id, as_of)
+    return _STATEMENTS[which](process_id, as_of, meeting_id)
 
 
 def list_counts(process_id: int, as_of: datetime, meeting_id: int | None = None
