@@ -15,7 +15,7 @@ from pvplatform.core.lookup import get_or_404
 from pvplatform.core.pagination import page_arg
 from pvplatform.db import utcnow
 from pvplatform.evaluation import grants as grant_service
-from pvplatform.evaluation.audit import CHANNEL_LABELS, COMMAND_LINE, FORMAT_LABELS
+from pvplatform.evaluation.audit import CHANNEL_LABELS, COMMAND_LINE, FORMAT_LABELS, export_history
 from pvplatform.evaluation.blueprint import admin_bp
 from pvplatform.evaluation.forms import GrantFilterForm, GrantForm
 from pvplatform.evaluation.models import EvaluatorGrant
@@ -24,8 +24,6 @@ from pvplatform.evaluation.workspace import (
     SCOPE_LABELS,
     STATUS_LABELS,
     end_of_day,
-    export_pager,
-    grant_list,
     grant_status,
     label,
     process_titles,
@@ -58,7 +56,7 @@ def _grants_page(form: GrantForm, status: int = 200):
     if filters.process_filter.errors:
         status = max(status, 400)
     now = utcnow()
-    rows = [(row, grant_status(row, now)) for row in grant_list(process_id)]
+    rows = [(row, grant_status(row, now)) for row in grant_service.grants_of(process_id)]
     return render_template(
         "evaluation/grants.html", form=form, filters=filters, rows=rows, titles=titles,
         has_evaluators=bool(form.user_id.choices), has_processes=bool(titles),
@@ -111,5 +109,5 @@ def revoke(grant_id: int):
 @admin_bp.get("/exports")
 def exports():
     return render_template("evaluation/exports.html",
-                           pagination=export_pager(page_arg(), EXPORTS_PER_PAGE),
+                           pagination=export_history(page_arg(), EXPORTS_PER_PAGE),
                            command_line=COMMAND_LINE, zone=select_timezone())

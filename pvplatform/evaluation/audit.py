@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from pvplatform.core.pagination import Page
 from pvplatform.evaluation.models import ExportChannel, ExportFormat, ExportRecord
 from pvplatform.extensions import db
 
@@ -43,15 +44,12 @@ def record_export(*, actor: Any, process: Any, format: ExportFormat,  # noqa: A0
 
 
 @dataclass(frozen=True)
-class ExportPage:
-    rows: list[ExportRecord]
-    total: int
-    page: int
-    per_page: int
+class ExportPage(Page):
+    """A page of the audit, in the shape the pagination macro reads."""
 
     @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+    def rows(self) -> list[ExportRecord]:
+        return self.items
 
 
 def export_history(page: int = 1, per_page: int = 50) -> ExportPage:
@@ -63,7 +61,7 @@ def export_history(page: int = 1, per_page: int = 50) -> ExportPage:
         sa.select(ExportRecord)
         .order_by(ExportRecord.created_at.desc(), ExportRecord.id.desc())
         .offset((page - 1) * per_page).limit(per_page)))
-    return ExportPage(rows, int(total), page, per_page)
+    return ExportPage(page=page, per_page=per_page, total=int(total), items=rows)
 
 
 FORMAT_LABELS: dict[ExportFormat, Any] = {

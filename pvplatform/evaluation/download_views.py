@@ -19,8 +19,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from pvplatform.auth.permissions import can_evaluate, can_export_microdata
-from pvplatform.core.lookup import get_or_404
+from pvplatform.auth.permissions import can_export_microdata
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError, ValidationFailed
 from pvplatform.evaluation.audit import record_export
@@ -30,6 +29,7 @@ from pvplatform.evaluation.microdata import write_microdata_package
 from pvplatform.evaluation.models import ExportChannel, ExportFormat, GrantScope
 from pvplatform.evaluation.package import write_export_package, zip_folder
 from pvplatform.evaluation.tables import TABLE_NAMES, aggregate_tables
+from pvplatform.evaluation.views import readable
 from pvplatform.evaluation.writers import FORMATS, write_export
 from pvplatform.extensions import db
 from pvplatform.indicators.dashboard_views import parse_as_of
@@ -46,11 +46,8 @@ def _instant() -> datetime | None:
 
 
 def _readable(process_id: int) -> tuple[Process, Any, datetime]:
-    process = get_or_404(Process, process_id)
     now = utcnow()
-    grant = active_grant(current_user, process.id, GrantScope.READ, now)
-    if not can_evaluate(current_user, grant):
-        abort(403)
+    process, grant = readable(process_id, now)
     return process, grant, now
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from pvplatform.auth.models import Role, User
 from pvplatform.errors import InvalidState, ValidationFailed
@@ -52,9 +53,12 @@ def readable_processes(user: Any, now: datetime) -> list[Process]:
 
 
 def grants_of(process_id: int | None = None) -> list[EvaluatorGrant]:
-    """Every grant (in force, expired or revoked), newest first; of one process when given."""
-    query = sa.select(EvaluatorGrant).order_by(EvaluatorGrant.granted_at.desc(),
-                                               EvaluatorGrant.id.desc())
+    """Every grant (in force, expired or revoked), newest first; of one process when given.
+    The people are loaded with them, in a few queries."""
+    query = (sa.select(EvaluatorGrant)
+             .options(selectinload(EvaluatorGrant.user), selectinload(EvaluatorGrant.granted_by),
+                      selectinload(EvaluatorGrant.revoked_by))
+             .order_by(EvaluatorGrant.granted_at.desc(), EvaluatorGrant.id.desc()))
     if process_id is not None:
         query = query.where(EvaluatorGrant.process_id == process_id)
     return list(db.session.scalars(query))

@@ -17,7 +17,7 @@ from pvplatform.core.lookup import get_or_404
 from pvplatform.db import utcnow
 from pvplatform.evaluation.blueprint import bp
 from pvplatform.evaluation.grants import active_grant
-from pvplatform.evaluation.models import GrantScope
+from pvplatform.evaluation.models import EvaluatorGrant, GrantScope
 from pvplatform.evaluation.workspace import (
     address_instant,
     as_of_argument,
@@ -43,13 +43,14 @@ def index():
                            k=export_k(current_app.config))
 
 
-def _readable(process_id: int, now: datetime) -> Process:
-    """The process, if the person may read it as an evaluator (403 otherwise; 404 unknown)."""
+def readable(process_id: int, now: datetime) -> tuple[Process, EvaluatorGrant | None]:
+    """The process and the read grant it is read under (None for an admin), if the person may
+    read it as an evaluator (403 otherwise; 404 unknown). The downloads check the same."""
     process = get_or_404(Process, process_id)
-    if not can_evaluate(current_user, active_grant(current_user, process.id, GrantScope.READ,
-                                                   now)):
+    grant = active_grant(current_user, process.id, GrantScope.READ, now)
+    if not can_evaluate(current_user, grant):
         abort(403)
-    return process
+    return process, grant
 
 
 def _instant(endpoint: str, process_id: int) -> tuple[datetime, bool] | Response:
@@ -77,7 +78,7 @@ def _as_of_context(as_of: datetime, live: bool) -> dict:
 @login_required
 def process(process_id: int):
     now = utcnow()
-    process = _readable(process_id, now)
+    process, read_grant = readable(process_id, now)
     instant = _instant("evaluation.process", process.id)
     if isinstance(instant, Response):
         return instant
@@ -87,7 +88,7 @@ def process(process_id: int):
     agreement = active_grant(current_user, process.id, GrantScope.MICRODATA, now)
     return render_template(
         "evaluation/process.html", process=process, d=view, forms={}, ledger=False,
-        read_grant=active_grant(current_user, process.id, GrantScope.READ, now),
+        read_grant=read_grant,
         agreement=agreement, microdata=can_export_microdata(current_user, agreement),
         **_as_of_context(as_of, live))
 
@@ -95,7 +96,7 @@ def process(process_id: int):
 @bp.get("/processes/<int:process_id>/perceptions")
 @login_required
 def perceptions(process_id: int):
-    process = _readable(process_id, utcnow())
+    process, _grant = readable(process_id, utcnow())
     instant = _instant("evaluation.perceptions", process.id)
     if isinstance(instant, Response):
         return instant

@@ -13,14 +13,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import selectinload
 
 from pvplatform.auth.models import Role
 from pvplatform.core.i18n import local_to_utc, utc_to_local
 from pvplatform.errors import DomainError, ValidationFailed
-from pvplatform.evaluation.audit import export_history
 from pvplatform.evaluation.grants import active_clause, readable_processes
-from pvplatform.evaluation.models import EvaluatorGrant, ExportRecord, GrantScope
+from pvplatform.evaluation.models import EvaluatorGrant, GrantScope
 from pvplatform.extensions import db
 from pvplatform.indicators.dashboard_views import parse_as_of
 from pvplatform.processes.models import Process
@@ -119,18 +117,6 @@ def grant_status(row: EvaluatorGrant, now: datetime) -> str:
     return IN_FORCE if row.is_active(now) else EXPIRED
 
 
-def grant_list(process_id: int | None = None) -> list[EvaluatorGrant]:
-    """Every grant (in force, expired, revoked), newest first, with the people and the process
-    loaded in the same few queries."""
-    query = (sa.select(EvaluatorGrant)
-             .options(selectinload(EvaluatorGrant.user), selectinload(EvaluatorGrant.granted_by),
-                      selectinload(EvaluatorGrant.revoked_by))
-             .order_by(EvaluatorGrant.granted_at.desc(), EvaluatorGrant.id.desc()))
-    if process_id is not None:
-        query = query.where(EvaluatorGrant.process_id == process_id)
-    return list(db.session.scalars(query))
-
-
 def process_titles() -> dict[int, str]:
     return dict(db.session.execute(
         sa.select(Process.id, Process.title).order_by(Process.id.desc())).all())
@@ -139,37 +125,3 @@ def process_titles() -> dict[int, str]:
 def end_of_day(day: date, zone: ZoneInfo) -> datetime:
     """A grant "until" a date ends when that day ends in the display time zone, in UTC."""
     return local_to_utc(datetime.combine(day + timedelta(days=1), time()), zone)  # type: ignore[return-value]
-
-
-# ---------------------------------------------------------------- the export audit
-
-@dataclass(frozen=True)
-class ExportsPager:
-    """A page of the export audit in the shape `admin/_pagination.html` reads."""
-
-    items: list[ExportRecord]
-    total: int
-    page: int
-    pages: int
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def prev_num(self) -> int:
-        return min(self.page - 1, self.pages)
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-
-def export_pager(page: int, per_page: int) -> ExportsPager:
-    """The export audit, newest first, one page of it."""
-    found = export_history(page, per_page)
-    return ExportsPager(found.rows, found.total, found.page, found.pages)
