@@ -58,6 +58,10 @@ class Config:
     PV_REFRESH = os.environ.get("PV_REFRESH", "background")
     SQLALCHEMY_DATABASE_URI = _database_url()
     PV_QUEUE_URL = _queue_url(SQLALCHEMY_DATABASE_URI)
+    # Seconds between two refreshes of one process: under a sustained load (a final vote) the
+    # worker recomputes at most this often instead of without pause, leaving the processor to
+    # the requests; the flags stay within this plus one computation of the data.
+    PV_REFRESH_MIN_INTERVAL = float(os.environ.get("PV_REFRESH_MIN_INTERVAL", "2"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     WTF_CSRF_TIME_LIMIT = 3600 * 4
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
@@ -126,6 +130,7 @@ class TestConfig(Config):
     # Tests read the flags a change moved right after it; the background path has its own tests.
     PV_REFRESH = "inline"
     PV_QUEUE_URL = "memory://"
+    PV_REFRESH_MIN_INTERVAL = 0.0
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
     PASSWORD_HASH_FAST = True

@@ -64,6 +64,13 @@ def _rejected(process, author, *, rationale: str = "") -> Proposal:
                     answered_at=now - timedelta(days=5), answer_rationale=rationale)
 
 
+def _attend(db, meeting, person) -> None:
+    from pvplatform.sessions.models import Attendance, AttendanceMode
+
+    db.session.add(Attendance(meeting_id=meeting.id, participant_id=person.id,
+                              mode=AttendanceMode.IN_PERSON))
+
+
 def _requests(db, process_id: int) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(RefreshRequest)
                              .where(RefreshRequest.process_id == process_id))
@@ -248,10 +255,48 @@ def test_the_live_dashboard_reads_the_workers_snapshot(app, db, factory, client,
     assert computations == []
 
 
+def test_the_ledger_pages_read_the_workers_snapshot(app, db, factory, client, background,
+                                                    computations, monkeypatch):
+    from pvplatform.indicators import dashboard_inputs, ledger, snapshots
+    from pvplatform.indicators.snapshots import live_snapshot
+
+    process = factory.process()
+    meeting = factory.meeting(process, starts_at=utcnow() - timedelta(days=2))
+    staff = factory.user("staff", password=PASSWORD)
+    for _ in range(3):
+        _attend(db, meeting, factory.participant(kind="citizen"))
+    db.session.commit()
+    run_pending(process.id, now=utcnow())
+    held = live_snapshot(process.id).inputs.held
+    assert [(h.id, h.attendees) for h in held] == [(meeting.id, 3)]
+    computations.clear()
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a ledger page ran the engine")
+
+    for module in (dashboard_inputs, ledger):
+        monkeypatch.setattr(module, "gather", no_reading)
+    monkeypatch.setattr(snapshots, "gather_dashboard_inputs", no_reading)
+    client.post("/auth/login", data={"email": staff.email, "password": PASSWORD},
+                headers={"Accept-Language": "en"})
+    for url in (f"/manage/processes/{process.id}/ledger",
+                f"/manage/sessions/{meeting.id}/ledger"):
+        page = client.get(url, headers={"Accept-Language": "en"})
+        assert page.status_code == 200, url
+        assert "being taken into account" not in page.get_data(as_text=True)
+    assert computations == []
+    # A check-in since: the figures say they are catching up, the page still reads them.
+    _attend(db, meeting, factory.participant(kind="citizen"))
+    db.session.commit()
+    html = client.get(f"/manage/sessions/{meeting.id}/ledger",
+                      headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "being taken into account" in html
+
+
 def test_a_past_instant_is_computed_once_per_data_version(app, db, factory, client,
                                                         background, computations,
                                                         monkeypatch):
-    from pvplatform.indicators import dashboard_views, snapshots
+    from pvplatform.indicators import snapshots
 
     snapshots.PAST.clear()
     gathered: list[int] = []
@@ -262,7 +307,6 @@ def test_a_past_instant_is_computed_once_per_data_version(app, db, factory, clie
         return real(process_id, as_of)
 
     monkeypatch.setattr(snapshots, "gather_dashboard_inputs", counted)
-    assert dashboard_views.past_inputs is snapshots.past_inputs
     process = factory.process()
     author = factory.participant(kind="citizen")
     staff = factory.user("staff", password=PASSWORD)
@@ -296,6 +340,15 @@ def test_a_snapshot_round_trips_the_dashboards_inputs(db, factory):
     assert again is not None
     assert again.rows == inputs.rows and again.extra_rows == inputs.extra_rows
     assert again.sessions == inputs.sessions and again.strata == inputs.strata
+    assert again.held == inputs.held
+    # The ledger pages' figures from the snapshot are the engine's.
+    from pvplatform.indicators.ledger import ledger_figures
+
+    stored, computed = again.ledger(process.id), ledger_figures(process.id, inputs.as_of)
+    assert (stored.rows, stored.sessions) == (computed.rows, computed.sessions)
+    assert [(f.code, f.value, f.message.render(5)) for f in stored.flags] == [
+        (f.code, f.value, f.message.render(5)) for f in computed.flags]
+    assert stored.flags
     assert [(f.key, f.value, f.p_value, f.message.render(5)) for f in again.flags] == [
         (f.key, f.value, f.p_value, f.message.render(5)) for f in inputs.flags]
     first = dashboard_from_inputs(inputs, k=5)
@@ -303,3 +356,32 @@ def test_a_snapshot_round_trips_the_dashboards_inputs(db, factory):
     assert [v.message for v in first.flags] == [v.message for v in second.flags]
     assert decode({**encode(inputs), "format": 0}) is None
 
+
+
+def test_two_refreshes_of_a_process_start_at_least_the_interval_apart(db, factory, background,
+                                                                     monkeypatch):
+    """Under a sustained load the worker recomputes at most every PV_REFRESH_MIN_INTERVAL
+    seconds, counted from the last stored results, instead of without pause."""
+    from pvplatform.jobs import refresh
+
+    slept: list[float] = []
+    monkeypatch.setattr(refresh.time, "sleep", slept.append)
+    process = factory.process()
+    author = factory.participant(kind="citizen")
+    db.session.add(_rejected(process, author))
+    db.session.commit()
+    assert refresh.refresh_until_current(process.id, min_interval=3.0) == 1
+    assert slept == []  # no results stored yet: no wait
+    db.session.add(_rejected(process, author))
+    db.session.commit()
+    assert refresh.refresh_until_current(process.id, min_interval=3.0) == 1
+    assert len(slept) == 1 and 2.0 < slept[0] <= 3.0
+    # Results older than the interval: no wait.
+    from pvplatform.indicators.models import DashboardSnapshot
+
+    db.session.get(DashboardSnapshot, process.id).computed_at = utcnow() - timedelta(seconds=5)
+    db.session.add(_rejected(process, author))
+    db.session.commit()
+    slept.clear()
+    assert refresh.refresh_until_current(process.id, min_interval=3.0) == 1
+    assert slept == []

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from pvplatform.extensions import db
 from pvplatform.feedback.models import PublicValue
 from pvplatform.indicators.dashboard import Dashboard, build_dashboard
-from pvplatform.indicators.facts import AssociationAbsence, association_absences
-from pvplatform.indicators.flags import compute_indicators_and_flags
+from pvplatform.indicators.engine import check_instant, indicator_rows
+from pvplatform.indicators.facts import AssociationAbsence, association_absences, gather
+from pvplatform.indicators.flags import flag_rows
 from pvplatform.indicators.funnel import (
     DimensionInfo,
     SessionLabel,
@@ -24,6 +25,12 @@ from pvplatform.indicators.funnel import (
     dimension_labels,
     reference_shares,
     session_funnel,
+)
+from pvplatform.indicators.ledger import (
+    LedgerFigures,
+    SessionFigures,
+    held_session_figures,
+    ledger_flags,
 )
 from pvplatform.indicators.rows import FlagRow, IndicatorRow
 from pvplatform.indicators.thresholds import Thresholds, thresholds_for
@@ -43,11 +50,20 @@ class DashboardInputs:
     public_values: dict[str, str]
     absences: list[AssociationAbsence]
     dimensions: dict[str, DimensionInfo]
+    held: list[SessionFigures]  # each held session's counts, for the ledger pages
+
+    def ledger(self, process_id: int) -> LedgerFigures:
+        """The ledger pages' figures, from the same reading as the dashboard's."""
+        return LedgerFigures(process_id, self.as_of, self.rows, self.held,
+                             ledger_flags(self.flags))
 
 
 def gather_dashboard_inputs(process_id: int, as_of: datetime) -> DashboardInputs:
     thresholds = thresholds_for(process_id)
-    rows, flags = compute_indicators_and_flags(process_id, as_of, thresholds)
+    facts = gather(process_id, check_instant(as_of),
+                   alert_days=thresholds.unanswered_alert_days,
+                   warning_days=thresholds.unanswered_warning_days)
+    rows, flags = indicator_rows(facts), flag_rows(facts, thresholds)
     funnel_rows, sessions = session_funnel(process_id, as_of)
     public_values = dict(db.session.execute(
         sa.select(PublicValue.code, PublicValue.name)
@@ -57,7 +73,7 @@ def gather_dashboard_inputs(process_id: int, as_of: datetime) -> DashboardInputs
         flags=list(flags), sessions=list(sessions), thresholds=thresholds,
         strata=dict(reference_shares(process_id)), public_values=public_values,
         absences=list(association_absences(process_id, as_of)),
-        dimensions=dict(dimension_labels(process_id)))
+        dimensions=dict(dimension_labels(process_id)), held=held_session_figures(facts, rows))
 
 
 def dashboard_from_inputs(inputs: DashboardInputs, *, k: int, stored: Sequence[Any] | None = None,

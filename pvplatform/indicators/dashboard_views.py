@@ -19,9 +19,8 @@ from pvplatform.core.lookup import get_or_404
 from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
 from pvplatform.indicators import store
-from pvplatform.indicators.autorefresh import BACKGROUND, refresh_mode
-from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs, gather_dashboard_inputs
-from pvplatform.indicators.snapshots import live_snapshot, past_inputs
+from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs
+from pvplatform.indicators.snapshots import reading_for
 from pvplatform.indicators.suppression import dashboard_k
 from pvplatform.indicators.views import acknowledge_form, bp
 from pvplatform.processes.models import Process
@@ -61,16 +60,8 @@ def dashboard(process_id: int):
     if as_of is None:
         as_of = utcnow()
 
-    computed_at, waiting = None, False
-    if refresh_mode() != BACKGROUND:
-        # Without a worker nothing stores results: computed at every visit.
-        inputs = gather_dashboard_inputs(process.id, as_of)
-    elif live and (snapshot := live_snapshot(process.id)) is not None:
-        inputs, computed_at, waiting = snapshot.inputs, snapshot.computed_at, snapshot.waiting
-    else:
-        # A past instant, or a process the worker has not reached yet: computed once per
-        # data version.
-        inputs = past_inputs(process.id, as_of)
+    reading = reading_for(process.id, as_of, live=live)
+    inputs = reading.inputs
     # Stored flags (with their history and acknowledgement) describe the present: a dashboard
     # of another instant shows the flags computed for that instant instead.
     stored: list[Any] | None = None
@@ -89,4 +80,5 @@ def dashboard(process_id: int):
     # The ledger (who stayed away, and why) is another feature: linked when it is installed.
     ledger = "ledger.process_ledger" in current_app.view_functions
     return render_template("indicators/dashboard.html", process=process, d=view, live=live,
-                           forms=forms, ledger=ledger, computed_at=computed_at, waiting=waiting)
+                           forms=forms, ledger=ledger, computed_at=reading.computed_at,
+                           waiting=reading.waiting)

@@ -9,6 +9,7 @@ same definitions (`sets`), so that a list and its figure cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 
 from pvplatform.extensions import db
 from pvplatform.indicators.engine import check_instant, indicator_rows
-from pvplatform.indicators.facts import gather
+from pvplatform.indicators.facts import Facts, gather
 from pvplatform.indicators.flags import flag_rows
 from pvplatform.indicators.rows import FlagRow, IndicatorRow
 from pvplatform.indicators.sets import ProcessSets
@@ -108,12 +109,20 @@ def ledger_figures(process_id: int, as_of: datetime,
     facts = gather(process_id, as_of, alert_days=t.unanswered_alert_days,
                    warning_days=t.unanswered_warning_days)
     rows = indicator_rows(facts)
+    return LedgerFigures(process_id, as_of, rows, held_session_figures(facts, rows),
+                         ledger_flags(flag_rows(facts, t)))
+
+
+def held_session_figures(facts: Facts, rows: Sequence[IndicatorRow]) -> list[SessionFigures]:
+    """Each held session's counts, from the same reading as its rows."""
     rates = {r.session_id: r.value for r in rows
              if r.code == "no_show_rate" and r.session_id is not None}
-    sessions = [SessionFigures(s.id, s.k, s.title, s.attendees, s.live_registrations,
-                               s.no_shows, rates.get(s.id)) for s in facts.sessions]
-    flags = [f for f in flag_rows(facts, t) if f.code == LEDGER_FLAG]
-    return LedgerFigures(process_id, as_of, rows, sessions, flags)
+    return [SessionFigures(s.id, s.k, s.title, s.attendees, s.live_registrations,
+                           s.no_shows, rates.get(s.id)) for s in facts.sessions]
+
+
+def ledger_flags(flags: Sequence[FlagRow]) -> list[FlagRow]:
+    return [f for f in flags if f.code == LEDGER_FLAG]
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ from pvplatform.extensions import db
 from pvplatform.indicators.dashboard_inputs import DashboardInputs, gather_dashboard_inputs
 from pvplatform.indicators.facts import AssociationAbsence
 from pvplatform.indicators.funnel import DimensionInfo, SessionLabel, StratumInfo
+from pvplatform.indicators.ledger import SessionFigures
 from pvplatform.indicators.messages import render_message
 from pvplatform.indicators.models import DashboardSnapshot
 from pvplatform.indicators.rows import FlagRow, IndicatorRow, Severity
 from pvplatform.indicators.thresholds import Thresholds
 from pvplatform.jobs.models import RefreshRequest
 
-FORMAT = 1  # bumped when the payload's shape changes: older snapshots are then recomputed
+FORMAT = 2  # bumped when the payload's shape changes: older snapshots are then recomputed
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def encode(inputs: DashboardInputs) -> dict[str, Any]:
         "public_values": inputs.public_values,
         "absences": [asdict(a) for a in inputs.absences],
         "dimensions": {code: asdict(info) for code, info in inputs.dimensions.items()},
+        "held": [asdict(h) for h in inputs.held],
     }
 
 
@@ -96,6 +98,7 @@ def decode(payload: dict[str, Any]) -> DashboardInputs | None:
         public_values=dict(payload["public_values"]),
         absences=[AssociationAbsence(**a) for a in payload["absences"]],
         dimensions={code: DimensionInfo(**info) for code, info in payload["dimensions"].items()},
+        held=[SessionFigures(**h) for h in payload["held"]],
     )
 
 
@@ -183,3 +186,27 @@ def past_inputs(process_id: int, as_of: datetime) -> DashboardInputs:
         found = gather_dashboard_inputs(process_id, as_of)
         PAST.put(key, found)
     return found
+
+
+# ---------------------------------------------------------------- what a page reads
+
+
+@dataclass(frozen=True)
+class Reading:
+    inputs: DashboardInputs
+    computed_at: datetime | None  # None: computed for this page view
+    waiting: bool = False
+
+
+def reading_for(process_id: int, as_of: datetime, *, live: bool) -> Reading:
+    """What a page about the process shows: the worker's stored figures for the present, a
+    past instant computed once per data version, or (no worker: `PV_REFRESH` inline or off)
+    a reading made for this view."""
+    from pvplatform.indicators.autorefresh import BACKGROUND, refresh_mode
+
+    if refresh_mode() != BACKGROUND:
+        return Reading(gather_dashboard_inputs(process_id, as_of), None)
+    if live and (snapshot := live_snapshot(process_id)) is not None:
+        return Reading(snapshot.inputs, snapshot.computed_at, snapshot.waiting)
+    # A past instant, or a process the worker has not reached yet.
+    return Reading(past_inputs(process_id, as_of), None)

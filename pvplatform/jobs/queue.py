@@ -59,7 +59,8 @@ def init_queue(app: Flask) -> Queue:
         # the next one will.
         huey.storage.delete_data(_queued_key(process_id))
         with app.app_context():
-            refresh_until_current(process_id)
+            refresh_until_current(
+                process_id, min_interval=app.config.get("PV_REFRESH_MIN_INTERVAL", 0.0))
 
     @huey.periodic_task(crontab(), name="refresh_sweep")
     def refresh_sweep() -> None:

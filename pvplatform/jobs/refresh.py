@@ -10,6 +10,7 @@ votes costs one computation per worker run, not one per vote.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -33,16 +34,38 @@ def request_refresh(session: Session, process_ids: Iterable[int], now: datetime)
         session.execute(sa.insert(RefreshRequest), rows)
 
 
-def refresh_until_current(process_id: int, *, now: datetime | None = None) -> int:
+def refresh_until_current(process_id: int, *, now: datetime | None = None,
+                          min_interval: float = 0.0) -> int:
     """Refreshes the process until no request waits for it (changes keep coming during a
-    vote); how many refreshes it took."""
+    vote); how many refreshes it took. Two runs start at least `min_interval` seconds apart,
+    counted from the last stored results, whichever job stored them."""
     from pvplatform.db import utcnow
 
     runs = 0
-    while run_pending(process_id, now=now or utcnow()):
+    while True:
+        if min_interval > 0:
+            if not is_stale(process_id):
+                db.session.rollback()
+                return runs
+            _wait_since_last_run(process_id, min_interval)
+        if not run_pending(process_id, now=now or utcnow()):
+            return runs
         runs += 1
         now = None
-    return runs
+
+
+def _wait_since_last_run(process_id: int, min_interval: float) -> None:
+    from pvplatform.db import utcnow
+    from pvplatform.indicators.models import DashboardSnapshot
+
+    last = db.session.scalar(sa.select(DashboardSnapshot.computed_at)
+                             .where(DashboardSnapshot.process_id == process_id))
+    db.session.rollback()  # no transaction held while waiting
+    if last is None:
+        return
+    wait = (last - utcnow()).total_seconds() + min_interval
+    if wait > 0:
+        time.sleep(min(wait, min_interval))
 
 
 def pending_process_ids() -> list[int]:

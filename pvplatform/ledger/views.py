@@ -20,7 +20,7 @@ from pvplatform.core.pagination import paginate
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
-from pvplatform.indicators.ledger import ledger_figures
+from pvplatform.indicators.snapshots import reading_for
 from pvplatform.ledger import services
 from pvplatform.ledger.forms import (
     REASON_CHOICES,
@@ -77,7 +77,8 @@ def process_ledger(process_id: int):
     process = get_or_404(Process, process_id)
     _require(permissions.can_manage_sessions(current_user, process))
     now = utcnow()
-    figures = ledger_figures(process.id, now)
+    reading = reading_for(process.id, now, live=True)
+    figures = reading.inputs.ledger(process.id)
     which = _chosen_list(PROCESS_LISTS)
     counts = services.list_counts(process.id, now)
     page = _page(which, counts, process.id, now)
@@ -87,6 +88,7 @@ def process_ledger(process_id: int):
     return render_template(
         "ledger/process.html", process=process, figures=figures, which=which,
         lists=PROCESS_LISTS, counts=counts, page=page, last_attended=last,
+        computed_at=reading.computed_at, waiting=reading.waiting,
     )
 
 
@@ -100,7 +102,8 @@ def session_ledger(meeting_id: int):
 
 def _render_session(meeting: Meeting, status: int = 200, error: str | None = None):
     now = utcnow()
-    figures = ledger_figures(meeting.process_id, now)
+    reading = reading_for(meeting.process_id, now, live=True)
+    figures = reading.inputs.ledger(meeting.process_id)
     which = _chosen_list(SESSION_LISTS)
     counts = services.list_counts(meeting.process_id, now, meeting.id)
     summary = services.reason_summary(meeting.process_id)
@@ -113,6 +116,7 @@ def _render_session(meeting: Meeting, status: int = 200, error: str | None = Non
         counts=counts, page=_page(which, counts, meeting.process_id, now, meeting.id),
         summary=summary, requests_sent=summary.requests.get(meeting.id, 0),
         reason_short=REASON_SHORT, send_form=SendRequestsForm(formdata=None), error=error,
+        computed_at=reading.computed_at, waiting=reading.waiting,
     ), status
 
 
