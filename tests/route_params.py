@@ -53,6 +53,26 @@ ARGUMENTS = {
 
 
 def build_world() -> dict[str, Any]:
+    """One of everything a route can take. Built with the flag refresh off: the world is a
+    fixture of routes, not of indicators (its one flag is stored by hand), and the policy tests
+    rebuild it after every state-changing request."""
+    from flask import current_app
+
+    from pvplatform.indicators.autorefresh import MODE_KEY, OFF
+
+    config = current_app.config
+    had, mode = MODE_KEY in config, config.get(MODE_KEY)
+    config[MODE_KEY] = OFF
+    try:
+        return _build_world()
+    finally:
+        if had:
+            config[MODE_KEY] = mode
+        else:
+            del config[MODE_KEY]
+
+
+def _build_world() -> dict[str, Any]:
     from tests.conftest import Factory
 
     f = Factory()
