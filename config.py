@@ -77,7 +77,12 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Rate-limit counters and failed logins: `database://` keeps them in the application's own
+    # database, shared by every worker and instance (pvplatform.core.ratelimit_storage); a
+    # `redis://` (or any `limits`) URI when set.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "database://"
+    # A counter that cannot be read or written answers 503 "busy": a limit is never skipped.
+    RATELIMIT_SWALLOW_ERRORS = False
     # How many reverse proxies stand in front of the app. Only then are X-Forwarded-* headers
     # believed: the per-address login throttle must see the client, not the proxy, yet a client
     # talking to the app directly must not choose its own address by sending the header.

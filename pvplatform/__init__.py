@@ -74,6 +74,9 @@ def register_extensions(app: Flask) -> None:
         timezone_selector=select_timezone,
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
+    from pvplatform.core.ratelimit_storage import init_ratelimit_storage
+
+    init_ratelimit_storage(app)  # registers `database://`, the default RATELIMIT_STORAGE_URI
     limiter.init_app(app)
     login_manager.init_app(app)
     with app.app_context():

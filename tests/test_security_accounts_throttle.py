@@ -1,5 +1,6 @@
 """SECURITY.md, Accounts and sessions: brute force on login and password reset → 429
-(Flask-Limiter's storage; memory by default, Redis when several instances run).
+(Flask-Limiter's storage: the application's database by default, shared by every worker and
+instance).
 
 Login counts failed attempts per (account, address) and per address, with a growing wait (issue
 9: wrong passwords from one address must not lock the owner out from another, nor a room on
@@ -90,7 +91,7 @@ def test_brute_force_storage_follows_ratelimit_storage_uri(monkeypatch):
         reloaded = importlib.reload(config)
         assert reloaded.Config.RATELIMIT_STORAGE_URI == "redis://cache.internal:6379/3"
         monkeypatch.delenv("RATELIMIT_STORAGE_URI")
-        assert importlib.reload(config).Config.RATELIMIT_STORAGE_URI == "memory://"
+        assert importlib.reload(config).Config.RATELIMIT_STORAGE_URI == "database://"
     finally:
         monkeypatch.undo()
         importlib.reload(config)

@@ -11,8 +11,9 @@ on one Wi-Fi logging in at once is not throttled at all.
   same doubling wait.
 
 State lives in the rate-limit storage of Flask-Limiter (the `limits` storage API: `incr`, `get`,
-`get_expiry`, `clear`), in memory by default, in Redis when RATELIMIT_STORAGE_URI says so, which
-several gunicorn workers or machines must share. The storage has atomic increments but no
+`get_expiry`, `clear`): by default the application's own database (`database://`,
+pvplatform.core.ratelimit_storage), so that every gunicorn worker and every instance sees the
+same failures; Redis when RATELIMIT_STORAGE_URI says so. The storage has atomic increments but no
 decrement and no key listing, hence the design:
 
 - `tries` counts every admitted attempt when it starts (so parallel guesses see each other);

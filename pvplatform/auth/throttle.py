@@ -11,8 +11,9 @@ links allow more per address than per account (a workshop shares one address); a
 again by a logged-in person has `5/minute;50/hour`. A breach answers 429 with Retry-After (see
 pvplatform.errors).
 
-Counters live in Flask-Limiter's storage: memory by default, Redis (or any `limits` backend) when
-RATELIMIT_STORAGE_URI says so, which several workers or instances must share.
+Counters live in Flask-Limiter's storage: by default `database://`, the application's own database
+(pvplatform.core.ratelimit_storage), which every worker and instance shares; Redis (or any
+`limits` backend) when RATELIMIT_STORAGE_URI says so.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def reset_link_limits(view: Callable[..., Any]) -> Callable[..., Any]:
 # ---------------------------------------------------------------- login: failed attempts only
 
 def lockout_storage() -> Storage | None:
-    """Flask-Limiter's storage (shared by every worker when it is Redis), or None when this
-    app limits nothing (RATELIMIT_ENABLED off, as in most tests)."""
+    """Flask-Limiter's storage (the application's database by default, shared by every worker
+    and instance), or None when this app limits nothing (RATELIMIT_ENABLED off, as in most
+    tests)."""
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return None
     return limiter.storage

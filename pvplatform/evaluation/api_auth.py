@@ -2,9 +2,10 @@
 nobody else. A session cookie never authenticates here, so a logged-in browser cannot use the API
 (which also keeps it out of CSRF's way: it only reads).
 
-Rate limits (Flask-Limiter's storage, shared by every worker when it is Redis): per token
-(PV_API_RATE_LIMIT, 120 a minute by default) and per client address (PV_API_ADDRESS_RATE_LIMIT,
-600 a minute: a flood of made-up tokens is limited too). A breach answers 429 with Retry-After.
+Rate limits (Flask-Limiter's storage: the application's database by default, shared by every
+worker and instance): per token (PV_API_RATE_LIMIT, 120 a minute by default) and per client
+address (PV_API_ADDRESS_RATE_LIMIT, 600 a minute: a flood of made-up tokens is limited too). A
+breach answers 429 with Retry-After.
 """
 
 from __future__ import annotations
