@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.util import identity_key
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,9 @@ def _note(session: Session, objects: Iterable[Any], *, deleted: bool = False) ->
         if isinstance(obj, Meeting | Proposal | Stratum | PublicValue | ProcessThreshold):
             _hint(session, PROCESS, obj.process_id)
         elif isinstance(obj, Registration | Attendance | Invitation | SpeakingTurn):
-            _hint(session, MEETING, obj.meeting_id)
+            _hint_parent(session, Meeting, MEETING, obj.meeting_id)
         elif isinstance(obj, Answer | Comment | Vote):
-            _hint(session, PROPOSAL, obj.proposal_id)
+            _hint_parent(session, Proposal, PROPOSAL, obj.proposal_id)
         elif isinstance(obj, AttendanceSnapshot):
             _hint(session, ATTENDANCE, obj.attendance_id)
         elif isinstance(obj, Perception):
@@ -117,6 +118,17 @@ def _note(session: Session, objects: Iterable[Any], *, deleted: bool = False) ->
             if not state.pending and (state.attrs.kind.history.has_changes()
                     or state.attrs.association_id.history.has_changes()):
                 _hint(session, PARTICIPANT, obj.id)
+
+
+def _hint_parent(session: Session, model: type, kind: str, parent_id: Any) -> None:
+    # The request usually loaded the session or proposal it changes: its process is known
+    # without a query at commit (a vote's path is short).
+    parent = session.identity_map.get(identity_key(model, parent_id)) \
+        if isinstance(parent_id, int) else None
+    if parent is not None and parent not in session.deleted:
+        _hint(session, PROCESS, parent.process_id)
+    else:
+        _hint(session, kind, parent_id)
 
 
 def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:  # noqa: ARG001
@@ -192,8 +204,12 @@ def _before_commit(session: Session) -> None:
     wanted = process_ids_from_hints(session, hints)
     if not wanted:
         return
-    existing = session.scalars(
-        sa.select(Process.id).where(Process.id.in_(sorted(wanted))).order_by(Process.id))
+    loaded = [session.identity_map.get(identity_key(Process, pid)) for pid in sorted(wanted)]
+    if all(p is not None and p not in session.deleted for p in loaded):
+        existing: Iterable[int] = sorted(wanted)  # in the session, so in the database
+    else:
+        existing = session.scalars(
+            sa.select(Process.id).where(Process.id.in_(sorted(wanted))).order_by(Process.id))
     now = utcnow()
     if mode == BACKGROUND:
         from pvplatform.jobs.refresh import request_refresh
