@@ -54,6 +54,7 @@ from pvplatform.notifications.models import Notification
 from pvplatform.notifications.services import notify
 from pvplatform.participation.models import (
     AttendanceSnapshot,
+    Dimension,
     Participant,
     ParticipantAttribute,
     ParticipantKind,
@@ -117,30 +118,37 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
 # ----------------------------------------------------------------------------- demographics
 # Census shares of the town (fictional, plausible) and how much more or less likely each group
 # is to take part: real processes over-represent older owners from the centre.
-STRATA: dict[str, tuple[tuple[str, str, float, float], ...]] = {
-    # dimension: (category, label, population share, weight among participants)
+# The questions asked, in French and English: dimension -> (label, English label).
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    "age_band": ("Votre tranche d'âge", "Your age band"),
+    "gender": ("Votre genre", "Your gender"),
+    "district": ("Votre quartier", "Your neighbourhood"),
+    "housing": ("Votre logement", "Your housing"),
+}
+STRATA: dict[str, tuple[tuple[str, str, str, float, float], ...]] = {
+    # dimension: (category, label, English label, population share, weight among participants)
     "age_band": (
-        ("18-29", "18-29 ans", 0.19, 0.07),
-        ("30-44", "30-44 ans", 0.24, 0.18),
-        ("45-59", "45-59 ans", 0.25, 0.27),
-        ("60-74", "60-74 ans", 0.21, 0.32),
-        ("75+", "75 ans et plus", 0.11, 0.16),
+        ("18-29", "18-29 ans", "18 to 29", 0.19, 0.07),
+        ("30-44", "30-44 ans", "30 to 44", 0.24, 0.18),
+        ("45-59", "45-59 ans", "45 to 59", 0.25, 0.27),
+        ("60-74", "60-74 ans", "60 to 74", 0.21, 0.32),
+        ("75+", "75 ans et plus", "75 and over", 0.11, 0.16),
     ),
     "gender": (
-        ("woman", "Femme", 0.52, 0.53),
-        ("man", "Homme", 0.47, 0.45),
-        ("other", "Autre", 0.01, 0.02),
+        ("woman", "Femme", "Woman", 0.52, 0.53),
+        ("man", "Homme", "Man", 0.47, 0.45),
+        ("other", "Autre", "Other", 0.01, 0.02),
     ),
     "district": (
-        ("centre", "Centre-ville", 0.22, 0.42),
-        ("north", "Quartier Nord", 0.26, 0.24),
-        ("south", "Quartier Sud", 0.24, 0.22),
-        ("east", "Quartier Est", 0.28, 0.12),
+        ("centre", "Centre-ville", "Town centre", 0.22, 0.42),
+        ("north", "Quartier Nord", "North side", 0.26, 0.24),
+        ("south", "Quartier Sud", "South side", 0.24, 0.22),
+        ("east", "Quartier Est", "East side", 0.28, 0.12),
     ),
     "housing": (
-        ("owner", "Propriétaire", 0.52, 0.0),
-        ("renter", "Locataire", 0.30, 0.0),
-        ("social_housing", "Logement social", 0.18, 0.0),
+        ("owner", "Propriétaire", "Owner", 0.52, 0.0),
+        ("renter", "Locataire", "Tenant", 0.30, 0.0),
+        ("social_housing", "Logement social", "Social housing", 0.18, 0.0),
     ),
 }
 HOUSING_BY_AGE = {  # owner, renter, social_housing
@@ -885,13 +893,13 @@ class _Builder:
                                 weights=[weight for _, weight in options], k=1)[0]
 
     def traits(self, *, younger: bool = False, district: str | None = None) -> dict[str, str]:
-        age_options = [(c, w) for c, _, _, w in STRATA["age_band"]]
+        age_options = [(c, w) for c, _, _, _, w in STRATA["age_band"]]
         if younger:  # the walk-ins of the east-district walk
             age_options = [(c, w * (2.0 if i < 2 else 0.7))
                            for i, (c, w) in enumerate(age_options)]
         age = self.pick(age_options)
-        gender = self.pick([(c, w) for c, _, _, w in STRATA["gender"]])
-        district = district or self.pick([(c, w) for c, _, _, w in STRATA["district"]])
+        gender = self.pick([(c, w) for c, _, _, _, w in STRATA["gender"]])
+        district = district or self.pick([(c, w) for c, _, _, _, w in STRATA["district"]])
         housing_weights = list(HOUSING_BY_AGE[age])
         if district == "east":
             housing_weights[2] *= 2.5  # most of the social housing is in the east district
@@ -981,11 +989,14 @@ class _Builder:
         ]
         db.session.add(process)
         db.session.flush()
+        for position, (dimension, (label, label_en)) in enumerate(DIMENSIONS.items()):
+            db.session.add(Dimension(process_id=process.id, code=dimension, label=label,
+                                     label_en=label_en, position=position))
         for dimension, rows in STRATA.items():
             db.session.add_all(
                 Stratum(process_id=process.id, dimension=dimension, category=category,
-                        label=label, population_share=share)
-                for category, label, share, _ in rows)
+                        label=label, label_en=label_en, population_share=share)
+                for category, label, label_en, share, _ in rows)
         return process
 
     def ensure_goals(self) -> None:

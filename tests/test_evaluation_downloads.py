@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 from pvplatform.auth.models import Role
 from pvplatform.db import utcnow
 from pvplatform.evaluation.grants import grant, revoke
+from pvplatform.evaluation.labelled import labelled_columns
 from pvplatform.evaluation.models import ExportChannel, ExportFormat, ExportRecord, GrantScope
 from pvplatform.evaluation.tables import INDICATOR_COLUMNS, LEDGER_COLUMNS, SESSION_COLUMNS
 from pvplatform.extensions import db as _db
@@ -151,7 +152,7 @@ def test_the_files_an_admin_downloads(client, factory, tiny, tmp_path):
         rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
         assert rows
         if columns:
-            assert tuple(rows[0]) == columns
+            assert tuple(rows[0]) == labelled_columns(columns)
         response.close()
 
     response = client.get(f"{base}/export.json", query_string=at)

@@ -22,6 +22,7 @@ from openpyxl import load_workbook
 from pvplatform.db import utcnow
 from pvplatform.evaluation import codebook
 from pvplatform.evaluation.audit import COMMAND_LINE, export_history, record_export
+from pvplatform.evaluation.labelled import labelled_columns
 from pvplatform.evaluation.models import ExportChannel, ExportFormat, ExportRecord
 from pvplatform.evaluation.package import write_aggregate_package, zip_folder
 from pvplatform.evaluation.tables import (
@@ -315,7 +316,8 @@ def test_csv_json_and_xlsx_carry_the_same_suppressed_tables(db, tmp_path):
     export = aggregate_tables(process_id, JUNE, 10)
     write_csv(export, "indicators", tmp_path / "i.csv")
     rows = read_csv(tmp_path / "i.csv")
-    assert list(rows[0]) == list(INDICATOR_COLUMNS)
+    # The download people open: the codes, and beside them the labels.
+    assert list(rows[0]) == list(labelled_columns(INDICATOR_COLUMNS))
     assert len(rows) == len(export.table("indicators").rows)
     assert {r["suppressed"] for r in rows} == {"true", "false"}
     assert all(r["value"] == r["n"] == "" for r in rows if r["suppressed"] == "true")

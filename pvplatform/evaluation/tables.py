@@ -32,6 +32,7 @@ from pvplatform.indicators.suppression import MIN_K, get_field, is_small, suppre
 from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.ledger.models import AbsenceReason
 from pvplatform.ledger.services import reason_summary
+from pvplatform.participation.labels import NO_LABELS, ProcessLabels, labels_of
 from pvplatform.processes.models import Process
 from pvplatform.sessions.models import Meeting
 
@@ -67,6 +68,7 @@ class AggregateExport:
     k: int
     locale: str
     tables: list[Table]
+    labels: ProcessLabels = NO_LABELS  # the process's dimensions and categories in words
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -326,5 +328,5 @@ def aggregate_tables(process_id: int, as_of: datetime, k: int, *,
         flag_table = _flag_table(flags, hidden, k, refs)
     tables = [indicators, flag_table, _ledger_table(process_id, k, refs),
               _session_table(sessions)]
-    return AggregateExport(process_id, title, as_of, k, locale, tables)
+    return AggregateExport(process_id, title, as_of, k, locale, tables, labels_of(process_id))
 

@@ -30,6 +30,7 @@ from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs, gather
 from pvplatform.indicators.suppression import export_k
 from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.ledger.forms import REASON_SHORT
+from pvplatform.participation.labels import labels_of
 from pvplatform.processes.models import Process
 
 
@@ -84,7 +85,7 @@ def process(process_id: int):
         return instant
     as_of, live = instant
     view = dashboard_from_inputs(gather_dashboard_inputs(process.id, as_of),
-                                 k=export_k(current_app.config))
+                                 k=export_k(current_app.config), labels=labels_of(process.id))
     agreement = active_grant(current_user, process.id, GrantScope.MICRODATA, now)
     return render_template(
         "evaluation/process.html", process=process, d=view, forms={}, ledger=False,

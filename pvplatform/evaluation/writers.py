@@ -23,6 +23,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from pvplatform.core.csv_safe import csv_writer, write_csv_rows
 from pvplatform.evaluation.codebook import INDICATOR_FAMILIES, codebook_rows
+from pvplatform.evaluation.labelled import labelled_table
 from pvplatform.evaluation.tables import AggregateExport, Table
 
 Target = Path | str | BinaryIO
@@ -62,8 +63,9 @@ def _text(target: Target) -> Iterator[TextIO]:
 
 
 def write_csv(export: AggregateExport, table: str, target: Target) -> None:
+    """One table as people download it: with labels beside the codes (`labelled`)."""
     with _text(target) as out:
-        write_table_csv(export.table(table), out)
+        write_table_csv(labelled_table(export, table), out)
 
 
 # ---------------------------------------------------------------- JSON
@@ -134,16 +136,16 @@ def _readme_sheet(workbook: Workbook, export: AggregateExport) -> None:
 
 def write_xlsx(export: AggregateExport, target: Target) -> None:
     """README first, then one sheet per indicator family, the flags, the ledger and the
-    sessions."""
+    sessions, with labels beside the codes (`labelled`)."""
     workbook = Workbook(write_only=True)
     _readme_sheet(workbook, export)
-    indicators = export.table("indicators")
+    indicators = labelled_table(export, "indicators")
     columns = tuple(c for c in indicators.columns if c != "family")
     for family in INDICATOR_FAMILIES:
         rows = [r for r in indicators.rows if r.get("family") == family]
         _table_sheet(workbook, str(family), rows, columns)
     for name in ("flags", "ledger", "sessions"):
-        table = export.table(name)
+        table = labelled_table(export, name)
         _table_sheet(workbook, name, table.rows, table.columns)
     workbook.save(target)
 

@@ -167,9 +167,7 @@ class VoiceRow:
 class Voice:
     respondents: Figure  # baseline respondents who are not active participants
     values: list[VoiceRow]
-    reasons: ReasonSummary
-    dimension_labels: dict[str, str] = field(default_factory=dict)
-    category_labels: dict[tuple[str, str], str] = field(default_factory=dict)
+    reasons: ReasonSummary  # with the dimensions and categories in words
 
 
 @dataclass
@@ -350,8 +348,7 @@ def _voice(facts: Facts, process_id: int, catalogue: Sequence[tuple[str, str, st
     n = facts.inactive_baseline_respondents
     respondents = Figure(Cell({"code": "inactive_baseline_respondents", "value": n, "n": n},
                               PRIMARY if is_small(n, k) else ""), COUNT, k)
-    return Voice(respondents, values, reason_summary(process_id, k=k),
-                 dict(facts.dimension_labels), dict(facts.category_labels))
+    return Voice(respondents, values, reason_summary(process_id, k=k))
 
 
 def _group_getter(fig: Figures, group: str, code: str) -> Getter:

@@ -33,6 +33,7 @@ from pvplatform.indicators.suppression import (
 )
 from pvplatform.indicators.suppression import get_field as _get
 from pvplatform.indicators.thresholds import Thresholds
+from pvplatform.participation.labels import NO_LABELS, ProcessLabels
 
 # ---------------------------------------------------------------- formatted figures
 
@@ -352,14 +353,13 @@ def group_word(group: str) -> str:
 
 
 def _concerns(flag: Any, sessions: Mapping[int, str], associations: Mapping[int, str],
-              categories: Mapping[tuple[str, str], str], dimensions: Mapping[str, str],
-              values: Mapping[str, str]) -> list[str]:
+              labels: ProcessLabels, values: Mapping[str, str]) -> list[str]:
     words = []
     dimension, category = _get(flag, "dimension"), _get(flag, "category")
     if dimension:
-        label = categories.get((dimension, category or ""), category or "")
-        name = dimensions.get(dimension, dimension)
-        words.append(_("%(dimension)s: %(category)s", dimension=name, category=label)
+        name = labels.dimension(dimension)
+        words.append(_("%(dimension)s: %(category)s", dimension=name,
+                       category=labels.category(dimension, category))
                      if category else _("Dimension: %(dimension)s", dimension=name))
     session_id = _get(flag, "session_id")
     if session_id is not None:
@@ -381,9 +381,9 @@ def _concerns(flag: Any, sessions: Mapping[int, str], associations: Mapping[int,
 
 
 def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
-               associations: Mapping[int, str], categories: Mapping[tuple[str, str], str],
-               values: Mapping[str, str], dimensions: Mapping[str, str] | None = None,
-               status: str = "", k: int | None = None) -> list[FlagView]:
+               associations: Mapping[int, str], labels: ProcessLabels,
+               values: Mapping[str, str], status: str = "", k: int | None = None
+               ) -> list[FlagView]:
     """Flags (engine FlagRow or stored FlagRecord), alerts first; their messages state no count
     of people between 1 and k-1 (k: the application's dashboard k when None)."""
     views = []
@@ -402,8 +402,7 @@ def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
         views.append(FlagView(
             code=flag.code, title=flag_title(flag.code), severity=severity,
             severity_word=word, icon=icon, message=message,
-            concerns=_concerns(flag, sessions, associations, categories, dimensions or {},
-                               values),
+            concerns=_concerns(flag, sessions, associations, labels, values),
             record_id=flag.id if stored else None,
             first_raised_at=flag.first_raised_at if stored else None,
             acknowledged_at=getattr(flag, "acknowledged_at", None),
@@ -448,8 +447,8 @@ def _share_text(value: float | None) -> str:
 
 
 def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tuple[str, str],
-                StratumInfo], t: Thresholds, dimensions_info: Mapping[str, DimensionInfo]
-                ) -> list[DimensionView]:
+                StratumInfo], t: Thresholds, dimensions_info: Mapping[str, DimensionInfo],
+                labels: ProcessLabels) -> list[DimensionView]:
     dimensions = []
     names = sorted({r.dimension for r in rows if r.code == "known_share"})
     for dimension in names:
@@ -458,14 +457,15 @@ def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tupl
             if row.code != "representation_ratio" or row.dimension != dimension:
                 continue
             keys = {"dimension": dimension, "category": row.category}
-            info = strata.get((dimension, row.category), StratumInfo(row.category, None))
+            info = strata.get((dimension, row.category), StratumInfo(None))
             ratio = fig.get("representation_ratio", RATIO, **keys)
             p_value = fig.get("representation_p", INDEX, **keys)
             # The p-value of a hidden count would give the count back: hidden with it.
             words, tone = evidence_words(p_value, t.alpha, hidden=ratio.suppressed)
             band, word, short = _band(ratio, t, tone)
             categories.append(CategoryView(
-                category=row.category, label=info.label, population_share=info.share,
+                category=row.category, label=labels.category(dimension, row.category),
+                population_share=info.share,
                 population_text=_share_text(info.share),
                 attendee_share=fig.get("attendee_share", PERCENT, **keys),
                 attendees=fig.get("representation_ratio", COUNT, **keys),
@@ -474,9 +474,10 @@ def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tupl
                 active_ratio=fig.get("active_representation_ratio", RATIO, **keys),
                 active_count=fig.get("active_representation_ratio", COUNT, **keys),
             ))
-        info = dimensions_info.get(dimension, DimensionInfo(dimension, False))
+        placeholder = dimensions_info.get(dimension, DimensionInfo(False)).placeholder_shares
         view = DimensionView(
-            dimension=dimension, label=info.label, placeholder_shares=info.placeholder_shares,
+            dimension=dimension, label=labels.dimension(dimension),
+            placeholder_shares=placeholder,
             known=fig.get("dissimilarity", COUNT, dimension=dimension),
             known_share=fig.get("known_share", PERCENT, dimension=dimension),
             dissimilarity=fig.get("dissimilarity", INDEX, dimension=dimension),
@@ -619,11 +620,14 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
                     associations: Mapping[int, str],
                     stored: Sequence[Any] | None = None,
                     outdated: Sequence[Any] = (),
-                    dimensions: Mapping[str, DimensionInfo] | None = None) -> Dashboard:
+                    dimensions: Mapping[str, DimensionInfo] | None = None,
+                    labels: ProcessLabels | None = None) -> Dashboard:
     """`flags` are the engine's flags for the same instant as the rows. `stored`, when given,
     are the stored active flags the engine still raises (shown with their history and
     acknowledgement instead of their computed twin); `outdated` the stored ones it no longer
-    raises."""
+    raises. `labels` name dimensions and categories in the reader's language (without, their
+    codes are shown)."""
+    labels = labels or NO_LABELS
     all_rows = list(rows) + list(extra_rows)
     cells = suppress(all_rows, k)
     fig = Figures(cells, k)
@@ -754,24 +758,22 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
         if any(r.code == "baseline_response_rate" for r in rows)]
     pulses = _pulses(fig, rows, sessions, public_values)
 
-    labels = {"k": k, "sessions": session_titles, "associations": associations,
-              "categories": {key: info.label for key, info in strata.items()},
-              "dimensions": {code: info.label for code, info in (dimensions or {}).items()},
-              "values": public_values}
+    names = {"k": k, "sessions": session_titles, "associations": associations,
+             "labels": labels, "values": public_values}
     if stored is None:
-        shown_flags = flag_views(flags, **labels)
+        shown_flags = flag_views(flags, **names)
     else:
         recorded = {(r.code, r.key) for r in stored}
         unrecorded = [f for f in flags if (f.code, flag_key(f)) not in recorded]
-        shown_flags = (flag_views(stored, **labels)
-                       + flag_views(unrecorded, **labels, status=UNRECORDED)
-                       + flag_views(outdated, **labels, status=OUTDATED))
+        shown_flags = (flag_views(stored, **names)
+                       + flag_views(unrecorded, **names, status=UNRECORDED)
+                       + flag_views(outdated, **names, status=OUTDATED))
         shown_flags.sort(key=lambda v: (0 if v.severity == Severity.ALERT else 1))
     dashboard = Dashboard(
         as_of=as_of, k=max(k, MIN_K),
         flags=shown_flags,
         sessions=funnel, funnel_chart=_funnel_chart(held), pooled=pooled,
-        dimensions=_dimensions(fig, rows, strata, thresholds, dimensions or {}),
+        dimensions=_dimensions(fig, rows, strata, thresholds, dimensions or {}, labels),
         non_participation=non_participation, attrition=attrition, absences=absence_views,
         voice=voice, voice_chart=voice_chart, online=online, speaking=speaking,
         speaking_recorded=speaking_recorded,

@@ -22,7 +22,7 @@ from pvplatform.indicators.funnel import (
     SessionLabel,
     StratumInfo,
     attendee_share_rows,
-    dimension_labels,
+    dimension_info,
     reference_shares,
     session_funnel,
 )
@@ -34,6 +34,7 @@ from pvplatform.indicators.ledger import (
 )
 from pvplatform.indicators.rows import FlagRow, IndicatorRow
 from pvplatform.indicators.thresholds import Thresholds, thresholds_for
+from pvplatform.participation.labels import ProcessLabels
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,15 @@ def gather_dashboard_inputs(process_id: int, as_of: datetime) -> DashboardInputs
         flags=list(flags), sessions=list(sessions), thresholds=thresholds,
         strata=dict(reference_shares(process_id)), public_values=public_values,
         absences=list(association_absences(process_id, as_of)),
-        dimensions=dict(dimension_labels(process_id)), held=held_session_figures(facts, rows))
+        dimensions=dict(dimension_info(process_id)), held=held_session_figures(facts, rows))
 
 
 def dashboard_from_inputs(inputs: DashboardInputs, *, k: int, stored: Sequence[Any] | None = None,
-                          outdated: Sequence[Any] = ()) -> Dashboard:
+                          outdated: Sequence[Any] = (),
+                          labels: ProcessLabels | None = None) -> Dashboard:
     """The dashboard's sections at k. `stored`/`outdated`: staff's stored flags (see
-    `build_dashboard`); None shows the flags computed for the instant."""
+    `build_dashboard`); None shows the flags computed for the instant. `labels`: the process's
+    dimensions and categories in words (their codes without)."""
     associations = {a.association_id: a.name for a in inputs.absences}
     for record in list(stored or []) + list(outdated):
         if record.association is not None:
@@ -89,4 +92,4 @@ def dashboard_from_inputs(inputs: DashboardInputs, *, k: int, stored: Sequence[A
         sessions=inputs.sessions, flags=inputs.flags,
         thresholds=inputs.thresholds, strata=inputs.strata, public_values=inputs.public_values,
         absences=inputs.absences, associations=associations, stored=stored, outdated=outdated,
-        dimensions=inputs.dimensions)
+        dimensions=inputs.dimensions, labels=labels)

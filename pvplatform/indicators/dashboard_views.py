@@ -23,6 +23,7 @@ from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs
 from pvplatform.indicators.snapshots import reading_for
 from pvplatform.indicators.suppression import dashboard_k
 from pvplatform.indicators.views import acknowledge_form, bp
+from pvplatform.participation.labels import labels_of
 from pvplatform.processes.models import Process
 
 AS_OF_MAX_LENGTH = 40
@@ -72,7 +73,7 @@ def dashboard(process_id: int):
         stored = [r for r in records if (r.code, r.key) in raised]
         outdated = [r for r in records if (r.code, r.key) not in raised]
     view = dashboard_from_inputs(inputs, k=dashboard_k(current_app.config), stored=stored,
-                                 outdated=outdated)
+                                 outdated=outdated, labels=labels_of(process.id))
 
     forms = {}
     if live and can_manage_process(current_user, process):

@@ -25,7 +25,6 @@ from pvplatform.indicators.sets import ProcessSets
 from pvplatform.participation.models import (
     INTERNAL_KINDS,
     AttendanceSnapshot,
-    Dimension,
     Participant,
     ParticipantAttribute,
     Stratum,
@@ -154,10 +153,8 @@ class Facts:
     baseline_by_activity: dict[tuple[bool, str], MeanCounts] = field(default_factory=dict)
     # Baseline respondents (a score or "don't know") who are not active participants.
     inactive_baseline_respondents: int = 0
-    # Plain words for codes, as staff named them: dimension -> label, (dimension, category) ->
-    # label, public value code -> name (a code without a label stands for itself).
-    dimension_labels: dict[str, str] = field(default_factory=dict)
-    category_labels: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Public value code -> name, as staff named it (a code without a name stands for itself).
+    # Dimensions and categories are named when a text is read (`participation.labels`).
     value_names: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -628,27 +625,14 @@ def _perceptions(s: ProcessSets, facts: Facts) -> None:
 
 
 def _catalogue(process_id: int, facts: Facts) -> None:
-    """The public values of the process, and the plain words staff gave to codes (one
-    statement)."""
-    rows = db.session.execute(sa.union_all(
-        sa.select(sa.literal("d"), Dimension.code, sa.literal(""), Dimension.label)
-        .where(Dimension.process_id == process_id),
-        sa.select(sa.literal("s"), Stratum.dimension, Stratum.category, Stratum.label)
-        .where(Stratum.process_id == process_id),
-        sa.select(sa.literal("v"), PublicValue.code, sa.literal(""), PublicValue.name)
-        .where(PublicValue.process_id == process_id),
-    )).all()
-    for kind, code, category, label in rows:
-        if kind == "v":
-            facts.public_values.append(code)
-        if not label:
-            continue
-        if kind == "d":
-            facts.dimension_labels[code] = label
-        elif kind == "s":
-            facts.category_labels[(code, category)] = label
-        else:
-            facts.value_names[code] = label
+    """The public values of the process and their names (one statement)."""
+    rows = db.session.execute(
+        sa.select(PublicValue.code, PublicValue.name)
+        .where(PublicValue.process_id == process_id)).all()
+    for code, name in rows:
+        facts.public_values.append(code)
+        if name:
+            facts.value_names[code] = name
     facts.public_values.sort()  # plain string order, whatever the database's collation
 
 

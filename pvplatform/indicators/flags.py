@@ -34,20 +34,13 @@ from pvplatform.indicators.messages import (
 )
 from pvplatform.indicators.rows import FlagRow, Group, IndicatorRow, Severity, ratio, round6
 from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
+from pvplatform.participation.labels import Term
 
 
 def _group_label(group: Group) -> Phrase:
     if group == Group.INTERNAL:
         return phrase("managers and elected officials")
     return phrase("residents and associations")
-
-
-def _dimension(facts: Facts, code: str) -> str:
-    return facts.dimension_labels.get(code, code)
-
-
-def _category(facts: Facts, dimension: str, code: str) -> str:
-    return facts.category_labels.get((dimension, code), code)
 
 
 def _value(facts: Facts, code: str) -> str:
@@ -70,8 +63,9 @@ def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             if expected < t.representation_min_expected:
                 continue
             keys = {"dimension": dim.dimension, "category": cat.category}
-            words = {"dimension": _dimension(facts, dim.dimension),
-                     "category": _category(facts, dim.dimension, cat.category),
+            # Codes in the stored message, labels in each reader's language when it is read.
+            words = {"dimension": Term(facts.process_id, dim.dimension),
+                     "category": Term(facts.process_id, dim.dimension, cat.category),
                      "ratio": Guarded(f"{cat.ratio:.2f}", cat.count),
                      "count": Count(cat.count),
                      "expected": f"{expected:.1f}"}

@@ -17,8 +17,9 @@ definitions (`sets`), in a fixed number of statements:
   dissimilarity (A) rows; n = a_c.
 
 For a held session, attended = registered - no-shows + walk-ins. `reference_shares` gives the
-normalised population share (and label) of each stratum: reference data, not a figure about
-people.
+normalised population share of each stratum: reference data, not a figure about people. Names
+of dimensions and categories are not read here: pages read them in their reader's language
+(`participation.labels`), whatever instant the figures are of.
 
 These codes are not part of `compute_indicators` (whose rows must equal the contract's expected
 files); the dashboard asks for them beside it.
@@ -131,41 +132,38 @@ def attendee_share_rows(rows: list[IndicatorRow]) -> list[IndicatorRow]:
 
 @dataclass(frozen=True)
 class StratumInfo:
-    label: str
     share: float | None
 
 
 def reference_shares(process_id: int) -> dict[tuple[str, str], StratumInfo]:
-    """(dimension, category) -> its label and population share normalised to sum to 1 per
-    dimension, as the engine does (None when a dimension's shares sum to 0)."""
+    """(dimension, category) -> its population share normalised to sum to 1 per dimension, as
+    the engine does (None when a dimension's shares sum to 0)."""
     strata = db.session.execute(
-        sa.select(Stratum.dimension, Stratum.category, Stratum.population_share, Stratum.label)
+        sa.select(Stratum.dimension, Stratum.category, Stratum.population_share)
         .where(Stratum.process_id == process_id)
         .order_by(Stratum.dimension, Stratum.category)
     ).all()
     totals: dict[str, float] = {}
-    for dimension, _category, share, _label in strata:
+    for dimension, _category, share in strata:
         totals[dimension] = totals.get(dimension, 0.0) + float(share)
     return {
         (dimension, category): StratumInfo(
-            label or category,
             float(share) / totals[dimension] if totals[dimension] > 0 else None)
-        for dimension, category, share, label in strata
+        for dimension, category, share in strata
     }
 
 
 @dataclass(frozen=True)
 class DimensionInfo:
-    label: str
     placeholder_shares: bool  # equal shares set by default, waiting for census figures
 
 
-def dimension_labels(process_id: int) -> dict[str, DimensionInfo]:
-    """Labels of the process's demographic questions (an imported package may have none: the
-    dashboard then shows the dimension's code)."""
+def dimension_info(process_id: int) -> dict[str, DimensionInfo]:
+    """What the dashboard says of the process's demographic questions beside their figures
+    (an imported package may have no question row)."""
     return {
-        code: DimensionInfo(label or code, bool(placeholder))
-        for code, label, placeholder in db.session.execute(
-            sa.select(Dimension.code, Dimension.label, Dimension.placeholder_shares)
+        code: DimensionInfo(bool(placeholder))
+        for code, placeholder in db.session.execute(
+            sa.select(Dimension.code, Dimension.placeholder_shares)
             .where(Dimension.process_id == process_id).order_by(Dimension.code))
     }

@@ -8,8 +8,9 @@ language, with counts of people that the suppression rule hides when they are sm
 
 `phrase` and `plural_phrase` are extraction keywords (Makefile, tests/test_i18n.py), so every
 message id reaches the catalogues. Parameters are numbers, strings, nested phrases (a group's
-label, the evidence sentence), `Count`s (people: "fewer than 5" when between 1 and k-1) or
-`Guarded` figures (hidden with the count they would give back).
+label, the evidence sentence), `Count`s (people: "fewer than 5" when between 1 and k-1),
+`Guarded` figures (hidden with the count they would give back) or `Term`s (a dimension or a
+category: stored by its codes, read as its label in the reader's language).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from pvplatform.indicators.suppression import current_k, is_small
+from pvplatform.participation.labels import Term, stored_term
 
 _MSGID, _PLURAL, _PARAMS, _COUNT, _GUARDED = "_msgid", "_plural", "_params", "_count", "_guarded"
 
@@ -77,6 +79,8 @@ def _encode(value: Any) -> Any:
         return {_COUNT: int(value.n)}
     if isinstance(value, Guarded):
         return {_GUARDED: value.text, _COUNT: int(value.n)}
+    if isinstance(value, Term):
+        return value.to_json()
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -90,6 +94,8 @@ def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _decode(value: Any, k: int) -> Any:
+    if (term := stored_term(value)) is not None:
+        return str(term)
     if isinstance(value, dict):
         if _MSGID in value:
             return render_message(str(value[_MSGID]), value.get(_PLURAL),

@@ -30,7 +30,7 @@ from pvplatform.indicators.rows import FlagRow, IndicatorRow, Severity
 from pvplatform.indicators.thresholds import Thresholds
 from pvplatform.jobs.models import RefreshRequest
 
-FORMAT = 2  # bumped when the payload's shape changes: older snapshots are then recomputed
+FORMAT = 3  # bumped when the payload's shape changes: older snapshots are then recomputed
 
 
 @dataclass(frozen=True)

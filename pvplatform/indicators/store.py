@@ -44,6 +44,7 @@ from pvplatform.indicators.rows import FlagRow, Severity
 from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.moderation.audit import record_audit
 from pvplatform.notifications.services import N_, notify
+from pvplatform.participation.labels import Term
 from pvplatform.processes.models import Process
 
 log = logging.getLogger(__name__)
@@ -213,8 +214,13 @@ def _tell_staff(process_id: int, alerts: list[FlagRecord]) -> None:
     link = flags_path(process_id)
     for record in alerts:
         message = ALERT_NOTIFICATIONS.get(record.code, GENERIC_ALERT)
-        params = {"process": title, "code": record.code, "dimension": record.dimension,
-                  "category": record.category, "public_value": record.public_value}
+        # The codes are stored; each reader reads the labels in their own language.
+        dimension = (Term(process_id, record.dimension).to_json() if record.dimension
+                     else record.dimension)
+        category = (Term(process_id, record.dimension, record.category).to_json()
+                    if record.dimension and record.category else record.category)
+        params = {"process": title, "code": record.code, "dimension": dimension,
+                  "category": category, "public_value": record.public_value}
         for user in staff:
             notify(user.id, "flag.alert", message, params=params, link=link)
     _queue_alert_mail(title, staff, alerts, link)

@@ -32,10 +32,10 @@ from pvplatform.indicators import store
 from pvplatform.indicators import thresholds as settings
 from pvplatform.indicators.dashboard import flag_evidence, group_word, p_text
 from pvplatform.indicators.forms import AcknowledgeForm, ThresholdsForm
-from pvplatform.indicators.funnel import dimension_labels, reference_shares
 from pvplatform.indicators.messages import flag_title
 from pvplatform.indicators.models import FlagEventKind, FlagRecord
 from pvplatform.indicators.rows import Severity
+from pvplatform.participation.labels import labels_of
 from pvplatform.processes.models import Process
 
 bp = Blueprint("indicators", __name__)
@@ -161,10 +161,8 @@ def _flags_page(process: Process, failed: tuple[int, AcknowledgeForm] | None = N
     active = [r for r in records if r.cleared_at is None]
     cleared = [r for r in records if r.cleared_at is not None]
     # Labels, never codes: the flags' dimensions, categories and public values by their names.
-    strata = reference_shares(process.id)
     labels = {
-        "dimensions": {code: info.label for code, info in dimension_labels(process.id).items()},
-        "categories": {key: info.label for key, info in strata.items()},
+        "terms": labels_of(process.id),
         "value_names": dict(db.session.execute(
             sa.select(PublicValue.code, PublicValue.name)
             .where(PublicValue.process_id == process.id).order_by(PublicValue.code)).all()),

@@ -36,6 +36,7 @@ from pvplatform.indicators.sets import (
 from pvplatform.ledger.models import OTHER_TEXT_MAX, AbsenceKind, AbsenceReason, AbsenceRequest
 from pvplatform.moderation.audit import record_audit
 from pvplatform.notifications.services import N_, notify
+from pvplatform.participation.labels import NO_LABELS, ProcessLabels, labels_of
 from pvplatform.participation.models import Participant, ParticipantAttribute, Stratum
 from pvplatform.sessions.models import Attendance, Invitation, Meeting, Registration
 
@@ -439,7 +440,8 @@ def suppress(values: dict[Key, int], equations: Iterable[tuple[Sequence[Key], Ke
 class ReasonSummary:
     """Counts of answered reasons per session, in total and per stratum; `hidden` keys are shown
     as suppressed. Keys: ("s", session id, reason), ("srow", session id), ("reason", reason),
-    ("all",), ("d", dimension, category, reason), ("drow", dimension, category)."""
+    ("all",), ("d", dimension, category, reason), ("drow", dimension, category). Pages name
+    dimensions and categories with `labels`."""
 
     sessions: list[tuple[int, str]]
     requests: dict[int, int]  # session id -> requests sent
@@ -448,6 +450,7 @@ class ReasonSummary:
     hidden: set[Key]
     other_texts: list[str] = field(default_factory=list)
     k: int = SMALL_COUNT
+    labels: ProcessLabels = NO_LABELS
 
     def shown(self, *key: Hashable) -> int | None:
         """The figure, or None when it must not be shown."""
@@ -562,4 +565,5 @@ def reason_summary(process_id: int, *, k: int = SMALL_COUNT) -> ReasonSummary:
             .where(answered, AbsenceRequest.reason == AbsenceReason.OTHER,
                    AbsenceRequest.other_text.is_not(None))
             .order_by(AbsenceRequest.other_text)))
-    return ReasonSummary(sessions, requests, dimensions, values, hidden, other_texts, k)
+    return ReasonSummary(sessions, requests, dimensions, values, hidden, other_texts, k,
+                         labels_of(process_id))

@@ -16,6 +16,7 @@ from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.moderation import audit_labels, services
+from pvplatform.moderation.audit_details import sentences_for
 from pvplatform.moderation.forms import (
     TARGET_LABELS,
     AuditFilterForm,
@@ -151,4 +152,5 @@ def audit_log():
     filters = {k: v for k, v in request.args.items() if k in ("action", "actor")}
     return render_template("moderation/audit_log.html", form=form, page=page,
                            filters=filters, audit_action=audit_labels.action_label,
-                           audit_target=audit_labels.target_label), status
+                           audit_target=audit_labels.target_label,
+                           audit_details=sentences_for(page.items)), status

@@ -11,6 +11,7 @@ from flask_babel import gettext
 
 from pvplatform.extensions import db
 from pvplatform.notifications.models import Notification
+from pvplatform.participation.labels import term_text
 
 
 def N_(message: str) -> str:
@@ -20,14 +21,16 @@ def N_(message: str) -> str:
 
 
 def render_message(message: str, params: dict[str, Any] | None) -> str:
-    """A stored notification in the reader's language. A catalogue entry with wrong placeholders
-    must not break the page: the untranslated text is shown instead."""
+    """A stored notification in the reader's language, a dimension or category by its label
+    (`labels.Term`). A catalogue entry with wrong placeholders must not break the page: the
+    untranslated text is shown instead."""
+    params = {key: term_text(value) for key, value in (params or {}).items()}
     text = gettext(message)
     try:
-        return text % (params or {})
+        return text % params
     except (KeyError, TypeError, ValueError):
         try:
-            return message % (params or {})
+            return message % params
         except (KeyError, TypeError, ValueError):
             return message
 

@@ -22,6 +22,12 @@ from flask_babel import gettext as _
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.moderation.audit import record_audit
+from pvplatform.participation.labels import (
+    ProcessLabels,
+    forget_labels,
+    labels_for,
+    labels_of,
+)
 from pvplatform.participation.models import (
     AttendanceSnapshot,
     ConsentRecord,
@@ -80,13 +86,18 @@ DEFAULT_DIMENSIONS: tuple[tuple[str, str, str, tuple[tuple[str, str, str], ...]]
 
 @dataclass
 class DimensionView:
-    """A dimension as staff see it: its row (None for imported strata without one), categories."""
+    """A dimension as staff see it: its row (None for imported strata without one), categories,
+    and their names in the reader's language."""
 
     code: str
     label: str
     position: int
     dimension: Dimension | None
+    labels: ProcessLabels
     categories: list[Stratum] = field(default_factory=list)
+
+    def category_label(self, stratum: Stratum) -> str:
+        return self.labels.category(stratum.dimension, stratum.category)
 
     @property
     def total_share(self) -> float:
@@ -107,7 +118,9 @@ def dimensions_of(process: Process) -> list[DimensionView]:
         sa.select(Dimension).where(Dimension.process_id == process.id)
         .order_by(Dimension.position, Dimension.code, Dimension.id)
     ).all()
-    views = {d.code: DimensionView(d.code, d.label, d.position, d) for d in rows}
+    labels = labels_of(process.id)
+    views = {d.code: DimensionView(d.code, labels.dimension(d.code), d.position, d, labels)
+             for d in rows}
     strata = db.session.scalars(
         sa.select(Stratum).where(Stratum.process_id == process.id)
         .order_by(Stratum.dimension, Stratum.id)
@@ -116,7 +129,7 @@ def dimensions_of(process: Process) -> list[DimensionView]:
         view = views.get(stratum.dimension)
         if view is None:
             view = views[stratum.dimension] = DimensionView(
-                stratum.dimension, stratum.dimension, POSITION_MAX + 1, None)
+                stratum.dimension, stratum.dimension, POSITION_MAX + 1, None, labels)
         view.categories.append(stratum)
     return sorted(views.values(), key=lambda v: (v.position, v.code))
 
@@ -149,15 +162,20 @@ def _check_code(code: str, field_name: str = "code") -> str:
     return code
 
 
-def _check_label(label: str | None, *, required: bool) -> str | None:
+def _check_label(label: str | None, *, required: bool,
+                 field_name: str = "label") -> str | None:
     label = (label or "").strip()
     if not label:
         if required:
-            raise ValidationFailed(_("A label is required."), field="label")
+            raise ValidationFailed(_("A label is required."), field=field_name)
         return None
     if len(label) > LABEL_MAX:
-        raise ValidationFailed(_("The label is too long."), field="label")
+        raise ValidationFailed(_("The label is too long."), field=field_name)
     return label
+
+
+def _check_english(label: str | None) -> str | None:
+    return _check_label(label, required=False, field_name="label_en")
 
 
 def _check_position(position: int | None) -> int | None:
@@ -184,28 +202,32 @@ def _next_position(process: Process) -> int:
 
 
 def add_dimension(process: Process, *, code: str, label: str, position: int | None,
-                  actor: Any, now: datetime) -> Dimension:
+                  actor: Any, now: datetime, label_en: str | None = None) -> Dimension:
     """Adds a dimension; strata already holding this code (an import) become its categories."""
     code = _check_code(code)
     label = _check_label(label, required=True)
+    label_en = _check_english(label_en)
     position = _check_position(position)
     exists = db.session.scalar(
         sa.select(Dimension.id).where(Dimension.process_id == process.id, Dimension.code == code))
     if exists is not None:
         raise ValidationFailed(_("This process already has a dimension with the code "
                                  "\"%(code)s\".", code=code), field="code")
-    dimension = Dimension(process_id=process.id, code=code, label=label,
+    dimension = Dimension(process_id=process.id, code=code, label=label, label_en=label_en,
                           position=_next_position(process) if position is None else position)
     db.session.add(dimension)
     db.session.flush()
+    forget_labels(process.id)
     record_audit(actor, "dimension.create", "dimension", dimension.id, process_id=process.id,
                  details={"code": code})
     return dimension
 
 
 def update_dimension(dimension: Dimension, *, label: str, position: int | None,
-                     actor: Any, now: datetime) -> None:
+                     actor: Any, now: datetime, label_en: str | None = None) -> None:
     dimension.label = _check_label(label, required=True)
+    dimension.label_en = _check_english(label_en)
+    forget_labels(dimension.process_id)
     position = _check_position(position)
     if position is not None:
         dimension.position = position
@@ -224,15 +246,20 @@ def delete_dimension(dimension: Dimension, *, actor: Any, now: datetime) -> None
     from pvplatform.indicators.autorefresh import mark_dirty
 
     mark_dirty(dimension.process_id)  # a bulk delete: the ORM events do not see it
+    # The names go with the rows: the audit row keeps them, for the log to read.
     record_audit(actor, "dimension.delete", "dimension", dimension.id,
-                 process_id=dimension.process_id, details={"code": dimension.code})
+                 process_id=dimension.process_id,
+                 details={"code": dimension.code, "label": dimension.label,
+                          "label_en": dimension.label_en})
     db.session.delete(dimension)
+    forget_labels(dimension.process_id)
 
 
 def add_category(dimension: Dimension, *, code: str, label: str | None, population_share: float,
-                 actor: Any, now: datetime) -> Stratum:
+                 actor: Any, now: datetime, label_en: str | None = None) -> Stratum:
     code = _check_code(code)
     label = _check_label(label, required=False)
+    label_en = _check_english(label_en)
     share = _check_share(population_share)
     exists = db.session.scalar(
         sa.select(Stratum.id).where(Stratum.process_id == dimension.process_id,
@@ -242,18 +269,21 @@ def add_category(dimension: Dimension, *, code: str, label: str | None, populati
         raise ValidationFailed(_("This dimension already has a category with the code "
                                  "\"%(code)s\".", code=code), field="code")
     stratum = Stratum(process_id=dimension.process_id, dimension=dimension.code, category=code,
-                      label=label, population_share=share)
+                      label=label, label_en=label_en, population_share=share)
     db.session.add(stratum)
     dimension.placeholder_shares = False
     db.session.flush()
+    forget_labels(dimension.process_id)
     record_audit(actor, "stratum.create", "stratum", stratum.id, process_id=dimension.process_id,
                  details={"dimension": dimension.code, "category": code, "share": share})
     return stratum
 
 
 def update_category(stratum: Stratum, *, label: str | None, population_share: float,
-                    actor: Any, now: datetime) -> None:
+                    actor: Any, now: datetime, label_en: str | None = None) -> None:
     stratum.label = _check_label(label, required=False)
+    stratum.label_en = _check_english(label_en)
+    forget_labels(stratum.process_id)
     share = _check_share(population_share)
     if share != stratum.population_share:
         dimension = dimension_of(stratum)
@@ -267,15 +297,17 @@ def update_category(stratum: Stratum, *, label: str | None, population_share: fl
 
 def delete_category(stratum: Stratum, *, actor: Any, now: datetime) -> None:
     record_audit(actor, "stratum.delete", "stratum", stratum.id, process_id=stratum.process_id,
-                 details={"dimension": stratum.dimension, "category": stratum.category})
+                 details={"dimension": stratum.dimension, "category": stratum.category,
+                          "label": stratum.label, "label_en": stratum.label_en})
     db.session.delete(stratum)
+    forget_labels(stratum.process_id)
 
 
-def use_defaults(process: Process, *, locale: str, actor: Any, now: datetime) -> list[str]:
-    """Creates the default dimensions the process lacks (idempotent). A new dimension gets its
-    categories with equal shares, flagged as placeholders until census figures replace them;
-    strata already present for a code (an import) are kept as they are."""
-    french = locale.startswith("fr")
+def use_defaults(process: Process, *, actor: Any, now: datetime) -> list[str]:
+    """Creates the default dimensions the process lacks (idempotent), named in French and in
+    English. A new dimension gets its categories with equal shares, flagged as placeholders until
+    census figures replace them; strata already present for a code (an import) are kept as they
+    are."""
     existing = set(db.session.scalars(
         sa.select(Dimension.code).where(Dimension.process_id == process.id)))
     with_strata = set(db.session.scalars(
@@ -286,20 +318,20 @@ def use_defaults(process: Process, *, locale: str, actor: Any, now: datetime) ->
         if code in existing:
             continue
         needs_categories = code not in with_strata
-        db.session.add(Dimension(process_id=process.id, code=code,
-                                 label=label_fr if french else label_en,
-                                 position=min(position, POSITION_MAX),
+        db.session.add(Dimension(process_id=process.id, code=code, label=label_fr,
+                                 label_en=label_en, position=min(position, POSITION_MAX),
                                  placeholder_shares=needs_categories))
         position += 1
         if needs_categories:
             share = 1 / len(categories)
             db.session.add_all(
-                Stratum(process_id=process.id, dimension=code, category=cat,
-                        label=cat_fr if french else cat_en, population_share=share)
+                Stratum(process_id=process.id, dimension=code, category=cat, label=cat_fr,
+                        label_en=cat_en, population_share=share)
                 for cat, cat_fr, cat_en in categories)
         created.append(code)
     if created:
         db.session.flush()
+        forget_labels(process.id)
         record_audit(actor, "demographics.defaults", "process", process.id,
                      process_id=process.id, details={"dimensions": created})
     return created
@@ -499,7 +531,7 @@ class Question:
 
 def questions_for(processes: Sequence[Process]) -> list[Question]:
     """One question per dimension code of the given processes (most recent first): the label and
-    categories come from the most recent process that asks it."""
+    categories come from the most recent process that asks it, in the reader's language."""
     if not processes:
         return []
     ids = [p.id for p in processes]
@@ -513,13 +545,15 @@ def questions_for(processes: Sequence[Process]) -> list[Question]:
         if s.dimension not in owner or rank[s.process_id] < rank[owner[s.dimension]]:
             owner[s.dimension] = s.process_id
     meta = {(d.process_id, d.code): d for d in dims}
+    labels = labels_for(owner.values())
     questions: list[tuple[tuple[int, str], Question]] = []
     for code, pid in owner.items():
         row = meta.get((pid, code))
-        choices = [(s.category, s.label or s.category) for s in strata
+        words = labels[pid]
+        choices = [(s.category, words.category(code, s.category)) for s in strata
                    if s.process_id == pid and s.dimension == code]
         order = (row.position if row is not None else POSITION_MAX + 1, code)
-        questions.append((order, Question(code, row.label if row else code, choices)))
+        questions.append((order, Question(code, words.dimension(code), choices)))
     return [q for _order, q in sorted(questions, key=lambda item: item[0])]
 
 

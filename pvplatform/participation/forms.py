@@ -27,6 +27,7 @@ from pvplatform.participation.demographics import (
     Question,
     parse_share,
 )
+from pvplatform.participation.labels import ProcessLabels
 from pvplatform.participation.models import Stratum
 
 CODE_MESSAGE = _l("Letters, digits and the signs _ . + - only, no spaces.")
@@ -88,23 +89,27 @@ def _position_field() -> IntegerField:
 
 class DimensionForm(FlaskForm):
     code = _code_field(_l("Code"))
-    label = _label_field(_l("Question label"), required=True)
+    label = _label_field(_l("Question label (French)"), required=True)
+    label_en = _label_field(_l("Question label (English)"), required=False)
     position = _position_field()
 
 
 class DimensionEditForm(FlaskForm):
-    label = _label_field(_l("Question label"), required=True)
+    label = _label_field(_l("Question label (French)"), required=True)
+    label_en = _label_field(_l("Question label (English)"), required=False)
     position = _position_field()
 
 
 class CategoryForm(FlaskForm):
     code = _code_field(_l("Code"))
-    label = _label_field(_l("Label"), required=False)
+    label = _label_field(_l("Label (French)"), required=False)
+    label_en = _label_field(_l("Label (English)"), required=False)
     population_share = _share_field(_l("Population share"))
 
 
 class CategoryEditForm(FlaskForm):
-    label = _label_field(_l("Label"), required=False)
+    label = _label_field(_l("Label (French)"), required=False)
+    label_en = _label_field(_l("Label (English)"), required=False)
     population_share = _share_field(_l("Population share"))
 
 
@@ -117,14 +122,15 @@ def share_field_name(stratum: Stratum) -> str:
     return f"share_{stratum.id}"
 
 
-def reference_form(strata: Sequence[Stratum], **kwargs: Any) -> FlaskForm:
-    """One share field per category, named share_<stratum id>."""
+def reference_form(strata: Sequence[Stratum], labels: ProcessLabels, **kwargs: Any) -> FlaskForm:
+    """One share field per category, named share_<stratum id>, labelled in the reader's
+    language."""
 
     class ReferenceForm(FlaskForm):
         pass
 
     for stratum in strata:
-        label = stratum.label or stratum.category
+        label = labels.category(stratum.dimension, stratum.category)
         setattr(ReferenceForm, share_field_name(stratum), _share_field(label))
     return ReferenceForm(**kwargs)
 

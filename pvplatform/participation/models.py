@@ -53,7 +53,9 @@ class Participant(db.Model):
 
 
 class Stratum(db.Model):
-    """A category of a demographic dimension with its share of the population the process serves."""
+    """A category of a demographic dimension with its share of the population the process serves.
+    `label` is the French name (or the only one given), `label_en` the English one; pages read
+    them through `participation.labels`, which falls back to the other language, then the code."""
 
     __tablename__ = "strata"
 
@@ -63,6 +65,7 @@ class Stratum(db.Model):
     dimension: Mapped[str] = mapped_column(sa.String(64))
     category: Mapped[str] = mapped_column(sa.String(64))
     label: Mapped[str | None] = mapped_column(sa.String(120))
+    label_en: Mapped[str | None] = mapped_column(sa.String(120))
     population_share: Mapped[float] = mapped_column(sa.Float)
 
     __table_args__ = (
@@ -105,7 +108,8 @@ class AttendanceSnapshot(db.Model):
 
 class Dimension(db.Model):
     """A demographic question asked in a process; its categories are the process's strata rows
-    with the same dimension code (imported packages may bring strata without a dimension row)."""
+    with the same dimension code (imported packages may bring strata without a dimension row).
+    `label` is the question in French (the reference), `label_en` in English (may be empty)."""
 
     __tablename__ = "dimensions"
 
@@ -114,6 +118,7 @@ class Dimension(db.Model):
                                             index=True)
     code: Mapped[str] = mapped_column(sa.String(64))
     label: Mapped[str] = mapped_column(sa.String(120))
+    label_en: Mapped[str | None] = mapped_column(sa.String(120))
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
     # Set by "use the defaults" (equal shares): the page asks for census figures until replaced.
     placeholder_shares: Mapped[bool] = mapped_column(default=False)

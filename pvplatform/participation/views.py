@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -45,6 +44,7 @@ from pvplatform.participation.forms import (
     reference_form,
     share_field_name,
 )
+from pvplatform.participation.labels import labels_of, latest_labels
 from pvplatform.participation.models import Dimension, ParticipantAttribute, Stratum
 from pvplatform.participation.services import find_participant, participant_for
 from pvplatform.processes.access import managed_process, require_process_manager
@@ -116,7 +116,8 @@ def dimensions(process_id: int):
     saved = _save_then_dimensions(
         form, process, lambda: demo.add_dimension(
             process, code=form.code.data or "", label=form.label.data or "",
-            position=form.position.data, actor=current_user, now=utcnow()),
+            label_en=form.label_en.data, position=form.position.data, actor=current_user,
+            now=utcnow()),
         _("The dimension was added. Add its categories with their census shares."))
     if saved is not None:
         return saved
@@ -129,14 +130,13 @@ def dimensions(process_id: int):
 @login_required
 def use_defaults(process_id: int):
     process = managed_process(process_id)
-    created = demo.use_defaults(process, locale=current_app.config.get("BABEL_DEFAULT_LOCALE",
-                                                                       "fr"),
-                                actor=current_user, now=utcnow())
+    created = demo.use_defaults(process, actor=current_user, now=utcnow())
     db.session.commit()
     if created:
+        labels = labels_of(process.id)
         flash(_("Default dimensions added: %(codes)s. Their shares are equal for now: replace "
-                "them with the census figures of your town.", codes=", ".join(created)),
-              "warning")
+                "them with the census figures of your town.",
+                codes=", ".join(labels.dimension(code) for code in created)), "warning")
     else:
         flash(_("Nothing to add: this process already has the default dimensions."), "success")
     return redirect(url_for("participation.dimensions", process_id=process.id), 303)
@@ -149,13 +149,13 @@ def edit_dimension(dimension_id: int):
     form = DimensionEditForm(obj=dimension)
     saved = _save_then_dimensions(
         form, process, lambda: demo.update_dimension(
-            dimension, label=form.label.data or "", position=form.position.data,
-            actor=current_user, now=utcnow()),
+            dimension, label=form.label.data or "", label_en=form.label_en.data,
+            position=form.position.data, actor=current_user, now=utcnow()),
         _("The dimension was saved."))
     if saved is not None:
         return saved
     return form_page("participation/demographics_dimension.html", form,
-                     dimension=dimension, process=process)
+                     dimension=dimension, process=process, labels=labels_of(process.id))
 
 
 @bp.post("/manage/dimensions/<int:dimension_id>/delete")
@@ -176,7 +176,8 @@ def add_category(dimension_id: int):
     saved = _save_then_dimensions(
         form, process, lambda: demo.add_category(
             dimension, code=form.code.data or "", label=form.label.data,
-            population_share=form.population_share.data, actor=current_user, now=utcnow()),
+            label_en=form.label_en.data, population_share=form.population_share.data,
+            actor=current_user, now=utcnow()),
         _("The category was added."))
     if saved is not None:
         return saved
@@ -190,13 +191,13 @@ def edit_category(stratum_id: int):
     form = CategoryEditForm(obj=stratum)
     saved = _save_then_dimensions(
         form, process, lambda: demo.update_category(
-            stratum, label=form.label.data, population_share=form.population_share.data,
-            actor=current_user, now=utcnow()),
+            stratum, label=form.label.data, label_en=form.label_en.data,
+            population_share=form.population_share.data, actor=current_user, now=utcnow()),
         _("The category was saved."))
     if saved is not None:
         return saved
     return form_page("participation/demographics_category.html", form,
-                     stratum=stratum, process=process)
+                     stratum=stratum, process=process, labels=labels_of(process.id))
 
 
 @bp.post("/manage/categories/<int:stratum_id>/delete")
@@ -218,7 +219,7 @@ def _reference_page(process: Process, *, form: FlaskForm | None = None,
     strata = [s for v in views for s in v.categories]
     return render_template(
         "participation/reference.html", process=process, views=views,
-        form=form or reference_form(strata, formdata=None,
+        form=form or reference_form(strata, labels_of(process.id), formdata=None,
                                     data={share_field_name(s): s.population_share
                                           for s in strata}),
         upload=upload or ReferenceUploadForm(formdata=None), errors=errors or [],
@@ -234,7 +235,7 @@ def reference(process_id: int):
     if request.method == "GET":
         return _reference_page(process)
     strata = [s for v in demo.dimensions_of(process) for s in v.categories]
-    form = reference_form(strata)
+    form = reference_form(strata, labels_of(process.id))
     if not form.validate_on_submit():
         return _reference_page(process, form=form, status=422)
     rows = [(None, s.dimension, s.category, form[share_field_name(s)].data) for s in strata]
@@ -270,8 +271,9 @@ def upload_reference(process_id: int):
         db.session.rollback()
         return _reference_page(process, upload=upload, errors=err.errors, status=422)
     db.session.commit()
+    labels = labels_of(process.id)
     flash(_("The reference population was saved from the file (%(dimensions)s).",
-            dimensions=", ".join(dimensions)), "success")
+            dimensions=", ".join(labels.dimension(code) for code in dimensions)), "success")
     return redirect(url_for("participation.reference", process_id=process.id), 303)
 
 
@@ -283,10 +285,12 @@ def _my_page(form: FlaskForm, questions: list[demo.Question], *, participant: An
     has_answers = participant is not None and db.session.scalar(
         sa.select(sa.func.count()).select_from(ParticipantAttribute)
         .where(ParticipantAttribute.participant_id == participant.id)) > 0
+    others = others or {}
     return render_template(
         "participation/demographics_me.html", form=form, questions=questions,
         answer_field_name=answer_field_name, consent=consent, has_answers=has_answers,
-        others=others or {}, back=safe_next(form.next.data, "auth.my_space"),
+        others=others, other_labels=latest_labels(others),
+        back=safe_next(form.next.data, "auth.my_space"),
     ), status
 
 

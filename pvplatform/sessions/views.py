@@ -41,6 +41,7 @@ from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
 from pvplatform.participation.forms import answer_field_name, demographics_form
+from pvplatform.participation.labels import labels_of
 from pvplatform.participation.services import KIND_FOR_ROLE, find_participant, participant_for
 from pvplatform.processes.models import Process
 from pvplatform.sessions import paper_sheet as sheets
@@ -771,6 +772,7 @@ def _paper_sheet_page(meeting: Meeting, form: PaperSheetForm, *, status: int = 2
         errors=errors or [],
         error_total=getattr(refusal, "total", 0),
         strata=sheets.strata_of(meeting),
+        labels=labels_of(meeting.process_id),
         dimensions=sheets.DIMENSION_COLUMNS,
         prefer_not_to_say=sheets.PREFER_NOT_TO_SAY,
         max_rows=sheets.MAX_ROWS,
@@ -809,6 +811,7 @@ def paper_sheet(meeting_id: int):
         "sessions/paper_sheet_preview.html",
         meeting=meeting,
         plan=plan,
+        labels=labels_of(meeting.process_id),
         groups=[
             ("matched", _("People already known to the platform"),
              [r for r in plan.rows if r.action == sheets.RowAction.MATCHED]),
