@@ -95,8 +95,10 @@ def register_blueprints(app: Flask) -> None:
         results_views,
     )
     from pvplatform.feedback.blueprint import bp as feedback_bp
-    from pvplatform.indicators import dashboard_views  # noqa: F401 - routes on indicators_bp
-    from pvplatform.indicators import index_views  # noqa: F401 - routes on indicators_bp
+    from pvplatform.indicators import (  # noqa: F401 - routes on indicators_bp
+        dashboard_views,
+        index_views,
+    )
     from pvplatform.indicators.views import bp as indicators_bp
     from pvplatform.ledger.views import bp as ledger_bp
     from pvplatform.moderation.views import bp as moderation_bp

@@ -3,7 +3,7 @@ page lists every process, running ones first, with its active flags by severity.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ def test_the_menu_leads_there_for_those_who_read_dashboards(client, db, factory,
 
 
 def test_processes_with_their_active_flags_running_first(client, db, factory):
-    today = date.today()
+    today = utcnow().date()
     past = factory.process(title="Budget 2024")
     past.starts_on, past.ends_on = today - timedelta(days=900), today - timedelta(days=500)
     running = factory.process(title="Agenda 2030")
