@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,10 +40,24 @@ class CellError(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    parse: Callable[[str], object]
+    parse: Parser
     required: bool = False
     type: str = "string"  # the Table Schema type written in datapackage.json
     enum: tuple[object, ...] = ()
+
+    def parse_many(self, cells: Sequence[str]) -> Sequence[Any] | None:
+        """The values of a column of cells (None for an empty one), or None when any cell
+        would be refused: then each is to be read alone, for its own reason."""
+        if "" not in cells:
+            return self.parse.many(cells)
+        if self.required:
+            return None
+        present = [raw for raw in cells if raw]
+        values = self.parse.many(present) if present else ()
+        if values is None:
+            return None
+        found = iter(values)
+        return [next(found) if raw else None for raw in cells]
 
 
 @dataclass(frozen=True)
@@ -62,88 +76,156 @@ class TableSpec:
 
 # ---------------------------------------------------------------- cell parsers
 
-def text(max_length: int, *, multiline: bool = False) -> Callable[[str], str]:
-    bad = _BAD_IN_TEXT if multiline else _BAD_IN_LINE
+class Parser:
+    """Reads one kind of cell: `__call__` one cell (or raises CellError with the reason), `many`
+    a column of non-empty cells at once, answering None when any of them would be refused (the
+    caller then reads them one by one, to report each reason where it belongs)."""
 
-    def parse(raw: str) -> str:
-        if len(raw) > max_length:
-            raise CellError(_l("longer than %(max)s characters", max=max_length))
-        if bad.search(raw):
+    schema_type = "string"  # the Table Schema type written in datapackage.json
+
+    def __call__(self, raw: str) -> Any:
+        raise NotImplementedError
+
+    def many(self, cells: Sequence[str]) -> Sequence[Any] | None:
+        try:
+            return [self(raw) for raw in cells]
+        except CellError:
+            return None
+
+
+class Text(Parser):
+    def __init__(self, max_length: int, *, multiline: bool = False) -> None:
+        self.max_length = max_length
+        self.bad = _BAD_IN_TEXT if multiline else _BAD_IN_LINE
+
+    def __call__(self, raw: str) -> str:
+        if len(raw) > self.max_length:
+            raise CellError(_l("longer than %(max)s characters", max=self.max_length))
+        if self.bad.search(raw):
             raise CellError(_l("contains control or invisible characters"))
         return raw
 
-    return parse
+    def many(self, cells: Sequence[str]) -> Sequence[str] | None:
+        # One search over the column: the comma joining the cells is no bad character.
+        if max(map(len, cells), default=0) > self.max_length or self.bad.search(",".join(cells)):
+            return None
+        return cells
 
 
-identifier = text(ID_MAX)
-code = text(CODE_MAX)
-title = text(TITLE_MAX)
-long_text = text(TEXT_MAX, multiline=True)
+class Integer(Parser):
+    schema_type = "integer"
 
+    def __init__(self, *, minimum: int | None = None) -> None:
+        self.minimum = minimum
 
-def integer(*, minimum: int | None = None) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+    def __call__(self, raw: str) -> int:
         if not _INTEGER.fullmatch(raw) or len(raw) > 18:
             raise CellError(_l('"%(value)s" is not a whole number', value=raw[:40]))
         value = int(raw)
-        if minimum is not None and value < minimum:
-            raise CellError(_l("%(value)s is below the minimum %(min)s", value=value, min=minimum))
+        if self.minimum is not None and value < self.minimum:
+            raise CellError(_l("%(value)s is below the minimum %(min)s", value=value,
+                               min=self.minimum))
         return value
 
-    return parse
 
+class Number(Parser):
+    schema_type = "number"
 
-def number(*, minimum: float | None = None) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
+    def __init__(self, *, minimum: float | None = None) -> None:
+        self.minimum = minimum
+
+    def __call__(self, raw: str) -> float:
         if not _NUMBER.fullmatch(raw):
             raise CellError(_l('"%(value)s" is not a number (write it like 0.25)', value=raw[:40]))
         value = float(raw)
         if not math.isfinite(value):
             raise CellError(_l('"%(value)s" is not a finite number', value=raw[:40]))
-        if minimum is not None and value < minimum:
+        if self.minimum is not None and value < self.minimum:
             raise CellError(_l("%(value)s is below the minimum %(min)s", value=raw[:40],
-                               min=minimum))
+                               min=self.minimum))
         return value
 
-    return parse
 
+class Choice(Parser):
+    def __init__(self, *allowed: str, convert: Callable[[str], object] = str) -> None:
+        self.values = {raw: convert(raw) for raw in allowed}
+        self.same = all(value == raw for raw, value in self.values.items())
+        self.listing = ", ".join(allowed)
 
-def choice(*allowed: str, convert: Callable[[str], object] = str) -> Callable[[str], object]:
-    allowed_set = frozenset(allowed)
-    listing = ", ".join(allowed)
-
-    def parse(raw: str) -> object:
-        if raw not in allowed_set:
+    def __call__(self, raw: str) -> object:
+        if raw not in self.values:
             raise CellError(_l('"%(value)s" is not one of: %(allowed)s', value=raw[:40],
-                               allowed=listing))
-        return convert(raw)
+                               allowed=self.listing))
+        return self.values[raw]
 
-    return parse
+    def many(self, cells: Sequence[str]) -> Sequence[object] | None:
+        if not self.values.keys() >= set(cells):
+            return None
+        return cells if self.same else list(map(self.values.__getitem__, cells))
 
 
-def timestamp(raw: str) -> datetime:
+def convert_distinct(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """`convert` of each value, called once per distinct value: cells repeat a lot (the answers
+    of one survey submission share their instant, the invitations of one mailing theirs)."""
+    distinct = set(values)
+    if len(distinct) == len(values):
+        return list(map(convert, values))
+    converted = {value: convert(value) for value in distinct}
+    return list(map(converted.__getitem__, values))
+
+
+def _instant(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw)
+    if value.tzinfo is None:  # fromisoformat gives a fixed offset or none: never an unknown one
+        raise ValueError(raw)
+    return value.astimezone(UTC)
+
+
+class Timestamp(Parser):
     """An ISO 8601 instant with its offset, returned in UTC; a naive time is ambiguous."""
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise CellError(_l('"%(value)s" is not an ISO 8601 timestamp (for instance '
-                           "2026-03-14T18:30:00+01:00)", value=raw[:40])) from None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise CellError(_l('the timestamp "%(value)s" has no UTC offset: add it, as in '
-                           "2026-03-14T18:30:00+01:00 or 2026-03-14T17:30:00Z", value=raw[:40]))
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise CellError(_l('"%(value)s" is out of range', value=raw[:40])) from None
+
+    schema_type = "datetime"
+
+    def __call__(self, raw: str) -> datetime:
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise CellError(_l('"%(value)s" is not an ISO 8601 timestamp (for instance '
+                               "2026-03-14T18:30:00+01:00)", value=raw[:40])) from None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise CellError(_l('the timestamp "%(value)s" has no UTC offset: add it, as in '
+                               "2026-03-14T18:30:00+01:00 or 2026-03-14T17:30:00Z",
+                               value=raw[:40]))
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise CellError(_l('"%(value)s" is out of range', value=raw[:40])) from None
+
+    def many(self, cells: Sequence[str]) -> Sequence[datetime] | None:
+        try:
+            return convert_distinct(_instant, cells)
+        except (ValueError, OverflowError):
+            return None
 
 
-def calendar_date(raw: str) -> date:
-    if not _DATE.fullmatch(raw):
-        raise CellError(_l('"%(value)s" is not a date written YYYY-MM-DD', value=raw[:40]))
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise CellError(_l('"%(value)s" is not a valid date', value=raw[:40])) from None
+class CalendarDate(Parser):
+    schema_type = "date"
+
+    def __call__(self, raw: str) -> date:
+        if not _DATE.fullmatch(raw):
+            raise CellError(_l('"%(value)s" is not a date written YYYY-MM-DD', value=raw[:40]))
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise CellError(_l('"%(value)s" is not a valid date', value=raw[:40])) from None
+
+
+identifier = Text(ID_MAX)
+code = Text(CODE_MAX)
+title = Text(TITLE_MAX)
+long_text = Text(TEXT_MAX, multiline=True)
+timestamp = Timestamp()
+calendar_date = CalendarDate()
 
 
 KINDS = ("citizen", "association", "manager", "elected")
@@ -153,22 +235,20 @@ STATES = ("draft", "published", "evaluating", "accepted", "rejected", "withdrawn
 WAVES = ("baseline", "session", "final")
 
 
-def _c(name: str, parse: Callable[[str], object], required: bool = False,
+def _c(name: str, parse: Parser, required: bool = False,
        type: str | None = None, enum: tuple[object, ...] = ()) -> Column:  # noqa: A002
-    if type is None:
-        type = {timestamp: "datetime", calendar_date: "date"}.get(parse, "string")  # noqa: A001
-    return Column(name, parse, required, type, enum)
+    return Column(name, parse, required, type or parse.schema_type, enum)
 
 
-def _int(name: str, parse: Callable[[str], object], required: bool = False,
+def _int(name: str, parse: Parser, required: bool = False,
          enum: tuple[object, ...] = ()) -> Column:
     return _c(name, parse, required, "integer", enum)
 
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("processes", (
-        _c("id", identifier, True), _c("title", title, True), _c("municipality", text(120)),
-        _int("population", integer(minimum=0)), _c("starts_on", calendar_date),
+        _c("id", identifier, True), _c("title", title, True), _c("municipality", Text(120)),
+        _int("population", Integer(minimum=0)), _c("starts_on", calendar_date),
         _c("ends_on", calendar_date),
     )),
     TableSpec("public_values", (
@@ -176,11 +256,11 @@ TABLES: tuple[TableSpec, ...] = (
     )),
     TableSpec("strata", (
         _c("process_id", identifier, True), _c("dimension", code, True),
-        _c("category", code, True), _c("population_share", number(minimum=0.0), True, "number"),
+        _c("category", code, True), _c("population_share", Number(minimum=0.0), True),
     )),
     TableSpec("associations", (_c("id", identifier, True), _c("name", title, True))),
     TableSpec("participants", (
-        _c("id", identifier, True), _c("kind", choice(*KINDS), True, enum=KINDS),
+        _c("id", identifier, True), _c("kind", Choice(*KINDS), True, enum=KINDS),
         _c("association_id", identifier), _c("created_at", timestamp),
     )),
     TableSpec("participant_attributes", (
@@ -189,8 +269,8 @@ TABLES: tuple[TableSpec, ...] = (
     )),
     TableSpec("sessions", (
         _c("id", identifier, True), _c("process_id", identifier, True), _c("title", title, True),
-        _c("format", choice(*FORMATS), True, enum=FORMATS), _c("starts_at", timestamp, True),
-        _c("ends_at", timestamp), _int("capacity", integer(minimum=1)),
+        _c("format", Choice(*FORMATS), True, enum=FORMATS), _c("starts_at", timestamp, True),
+        _c("ends_at", timestamp), _int("capacity", Integer(minimum=1)),
     )),
     TableSpec("invitations", (
         _c("session_id", identifier, True), _c("participant_id", identifier),
@@ -202,13 +282,13 @@ TABLES: tuple[TableSpec, ...] = (
     )),
     TableSpec("attendances", (
         _c("session_id", identifier, True), _c("participant_id", identifier, True),
-        _c("mode", choice(*MODES), True, enum=MODES), _c("checked_in_at", timestamp, True),
+        _c("mode", Choice(*MODES), True, enum=MODES), _c("checked_in_at", timestamp, True),
     )),
     TableSpec("proposals", (
         _c("id", identifier, True), _c("process_id", identifier, True),
         _c("session_id", identifier), _c("author_id", identifier, True),
         _c("title", title, True), _c("published_at", timestamp),
-        _c("state", choice(*STATES), True, enum=STATES), _c("answered_at", timestamp),
+        _c("state", Choice(*STATES), True, enum=STATES), _c("answered_at", timestamp),
         _c("answer_rationale", long_text),
     )),
     TableSpec("comments", (
@@ -217,15 +297,15 @@ TABLES: tuple[TableSpec, ...] = (
     )),
     TableSpec("votes", (
         _c("proposal_id", identifier, True), _c("participant_id", identifier, True),
-        _int("value", choice("1", "-1", convert=int), True, enum=(1, -1)),
+        _int("value", Choice("1", "-1", convert=int), True, enum=(1, -1)),
         _c("cast_at", timestamp, True),
     )),
     TableSpec("perceptions", (
         _c("participant_id", identifier, True), _c("process_id", identifier, True),
-        _c("public_value", code, True), _c("wave", choice(*WAVES), True, enum=WAVES),
+        _c("public_value", code, True), _c("wave", Choice(*WAVES), True, enum=WAVES),
         _c("session_id", identifier),
         # Empty for "don't know".
-        _int("score", choice("1", "2", "3", "4", "5", convert=int), enum=(1, 2, 3, 4, 5)),
+        _int("score", Choice("1", "2", "3", "4", "5", convert=int), enum=(1, 2, 3, 4, 5)),
         _c("answered_at", timestamp, True),
     )),
     TableSpec("speaking_turns", (
