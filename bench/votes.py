@@ -15,138 +15,32 @@ holds exactly one vote per voter and proposal.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 BIN = Path(sys.executable).parent
 SECRET = "bench-votes-secret-key-not-for-production"  # noqa: S105
 PROPOSALS = 10
 
-BARE_APP = '''
-import os, sqlite3, threading
-from flask import Flask, request
-app = Flask(__name__)
-local = threading.local()
-def conn():
-    if not hasattr(local, "c"):
-        c = sqlite3.connect(os.environ["BARE_DB"], timeout=15, isolation_level=None)
-        c.execute("PRAGMA journal_mode=WAL"); c.execute("PRAGMA synchronous=NORMAL")
-        local.c = c
-    return local.c
-@app.post("/insert")
-def insert():
-    c = conn()
-    c.execute("BEGIN IMMEDIATE")
-    c.execute("INSERT INTO votes (voter, proposal, value) VALUES (?, ?, ?) "
-              "ON CONFLICT (voter, proposal) DO UPDATE SET value = excluded.value",
-              (int(request.form["voter"]), int(request.form["proposal"]),
-               int(request.form["value"])))
-    c.execute("COMMIT")
-    return "", 302, {"Location": "/"}
-'''
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_up(port: int, path: str = "/", seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing answers on port {port}")
-
-
-def _gunicorn(app: str, port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
-                             "--log-level", "warning", app], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-def _load(port: int, requests: list[tuple[str, dict, str]], connections: int,
-          seconds: float) -> dict:
-    """Sends the requests round-robin from `connections` threads for `seconds`."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def run(offset: int) -> None:
-        i = offset
-        mine_lat, mine_status = [], {}
-        while time.monotonic() < stop:
-            path, form, cookie = requests[i % len(requests)]
-            i += connections
-            headers = {"Content-Type": "application/x-www-form-urlencoded"}
-            if cookie:
-                headers["Cookie"] = cookie
-            started = time.perf_counter()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.request("POST", path, body=urlencode(form), headers=headers)
-            response = conn.getresponse()
-            response.read()
-            conn.close()
-            mine_lat.append(time.perf_counter() - started)
-            mine_status[response.status] = mine_status.get(response.status, 0) + 1
-        with lock:
-            latencies.extend(mine_lat)
-            for k, v in mine_status.items():
-                statuses[k] = statuses.get(k, 0) + v
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - started
-    latencies.sort()
-    return {"requests": len(latencies), "per_s": len(latencies) / elapsed,
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-            "statuses": statuses}
+import serving  # noqa: E402  (gunicorn, load, cookies: shared with the other serving benchmarks)
 
 
 def _world(database_url: str, voters: int) -> tuple[list[tuple[str, dict, str]], int]:
     """The process, its proposals, the voters' cookies and CSRF tokens, and the vote requests."""
     os.environ.update(DATABASE_URL=database_url, SECRET_KEY=SECRET, PV_CONFIG="development",
                       PV_REFRESH="background")
-    from flask import g, session
-    from flask_wtf.csrf import generate_csrf
-
     from pvplatform import create_app
     from pvplatform.auth.models import Role, User
-    from pvplatform.auth.session_policy import start_session
     from pvplatform.db import utcnow
     from pvplatform.extensions import db
     from pvplatform.participation.services import participant_for
@@ -173,13 +67,8 @@ def _world(database_url: str, voters: int) -> tuple[list[tuple[str, dict, str]],
         db.session.add_all(proposals + users)
         db.session.commit()
         requests = []
-        serializer = app.session_interface.get_signing_serializer(app)
         for user in users:
-            with app.test_request_context():
-                g.pop("csrf_token", None)  # cached per app context, which all voters share
-                start_session(user, now=now)
-                token = generate_csrf()
-                cookie = f"{app.config['SESSION_COOKIE_NAME']}={serializer.dumps(dict(session))}"
+            cookie, token = serving.credentials(app, user, now)
             for n, proposal in enumerate(proposals):
                 requests.append((f"/proposals/{proposal.id}/vote",
                                  {"value": 1 if (user.id + n) % 3 else -1, "csrf_token": token},
@@ -188,23 +77,6 @@ def _world(database_url: str, voters: int) -> tuple[list[tuple[str, dict, str]],
         db.session.remove()
         db.engine.dispose()
     return requests, process_id
-
-
-def _staleness(database: Path, stop: threading.Event, samples: list[float]) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(database, timeout=15)
-    while not stop.is_set():
-        row = conn.execute("SELECT min(requested_at) FROM refresh_requests").fetchone()
-        from datetime import UTC, datetime
-
-        if row[0]:
-            oldest = datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
-            samples.append((datetime.now(UTC) - oldest).total_seconds())
-        else:
-            samples.append(0.0)
-        time.sleep(0.2)
-    conn.close()
 
 
 def main(argv: list[str]) -> int:
@@ -221,7 +93,7 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True)
 
     # The baseline: a bare Flask insert into SQLite, same server, same load.
-    (work / "bare_app.py").write_text(BARE_APP)
+    (work / "bare_app.py").write_text(serving.BARE_INSERT_APP)
     import sqlite3
 
     bare_db = work / "bare.sqlite"
@@ -229,15 +101,15 @@ def main(argv: list[str]) -> int:
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("CREATE TABLE votes (voter INTEGER, proposal INTEGER, value INTEGER, "
                   "PRIMARY KEY (voter, proposal))")
-    port = _free_port()
-    bare = _gunicorn("bare_app:app", port, {**os.environ, "BARE_DB": str(bare_db)}, work)
+    port = serving.free_port()
+    bare = serving.gunicorn("bare_app:app", port, {**os.environ, "BARE_DB": str(bare_db)}, work)
     try:
-        _wait_up(port, "/insert")
+        serving.wait_up(port, "/insert")
         bare_requests = [("/insert", {"voter": v, "proposal": p, "value": 1}, "")
                          for v in range(args.voters) for p in range(PROPOSALS)]
-        baseline = _load(port, bare_requests, args.connections, args.seconds)
+        baseline = serving.load(port, bare_requests, args.connections, args.seconds)
     finally:
-        _stop(bare)
+        serving.stop(bare)
 
     # The platform, with its worker.
     database = work / "site.sqlite"
@@ -249,15 +121,15 @@ def main(argv: list[str]) -> int:
     requests, process_id = _world(url, args.voters)
     worker = subprocess.Popen([str(BIN / "flask"), "--app", "wsgi", "pv", "worker"], cwd=ROOT,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port = _free_port()
-    site = _gunicorn("wsgi:app", port, env, ROOT)
+    port = serving.free_port()
+    site = serving.gunicorn("wsgi:app", port, env, ROOT)
     samples: list[float] = []
     stop = threading.Event()
     try:
-        _wait_up(port)
-        sampler = threading.Thread(target=_staleness, args=(database, stop, samples))
+        serving.wait_up(port)
+        sampler = threading.Thread(target=serving.staleness, args=(database, stop, samples))
         sampler.start()
-        votes = _load(port, requests, args.connections, args.seconds)
+        votes = serving.load(port, requests, args.connections, args.seconds)
         load_end = time.monotonic()
         stop.set()
         sampler.join()
@@ -273,8 +145,8 @@ def main(argv: list[str]) -> int:
             "FROM votes").fetchone()
         conn.close()
     finally:
-        _stop(site)
-        _stop(worker)
+        serving.stop(site)
+        serving.stop(worker)
 
     result = {
         "baseline_bare_insert": baseline, "votes": votes,
