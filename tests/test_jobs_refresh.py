@@ -326,6 +326,15 @@ def test_a_past_instant_is_computed_once_per_data_version(app, db, factory, clie
     db.session.commit()
     assert client.get(url).status_code == 200
     assert gathered == [process.id, process.id]
+    # The present of a process the worker has not reached yet: once per data version too, not
+    # at every view (each view's instant differs).
+    gathered.clear()
+    live = f"/manage/processes/{process.id}/dashboard"
+    assert snapshots.live_snapshot(process.id) is None
+    assert client.get(live).status_code == 200
+    assert client.get(live).status_code == 200
+    assert client.get(f"/manage/processes/{process.id}/ledger").status_code == 200
+    assert gathered == [process.id]
     snapshots.PAST.clear()
 
 

@@ -178,9 +178,15 @@ class _Memo:
 PAST = _Memo()
 
 
-def past_inputs(process_id: int, as_of: datetime) -> DashboardInputs:
-    """The inputs of a past (or any asked-for) instant: computed once per data version."""
-    key = (process_id, as_of, data_version(process_id))
+LIVE = "live"
+
+
+def past_inputs(process_id: int, as_of: datetime, *, live: bool = False) -> DashboardInputs:
+    """The inputs of a past (or any asked-for) instant: computed once per data version. `live`:
+    the present of a process the worker has not reached yet, computed once per data version
+    too (at the first view's instant) rather than at every view."""
+    version = data_version(process_id)
+    key = (process_id, LIVE if live else as_of, version)
     found = PAST.get(key)
     if found is None:
         found = gather_dashboard_inputs(process_id, as_of)
@@ -209,4 +215,4 @@ def reading_for(process_id: int, as_of: datetime, *, live: bool) -> Reading:
     if live and (snapshot := live_snapshot(process_id)) is not None:
         return Reading(snapshot.inputs, snapshot.computed_at, snapshot.waiting)
     # A past instant, or a process the worker has not reached yet.
-    return Reading(past_inputs(process_id, as_of), None)
+    return Reading(past_inputs(process_id, as_of, live=live), None)
