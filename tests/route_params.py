@@ -49,6 +49,7 @@ ARGUMENTS = {
     "grant_id": "grant_id",
     "token_id": "token_id",
     "fmt": "export_format",
+    "family": "family",
 }
 
 
@@ -191,6 +192,7 @@ def _build_world() -> dict[str, Any]:
         "api_token_ids": {role: row.id for role, row in token_rows.items()},
         "token_id": token_rows["admin"].id,
         "export_format": "csv",
+        "family": "funnel",
         "flag_id": flag.id,
         "users": {role: u.id for role, u in users.items()},
         "emails": {role: u.email for role, u in users.items()},

@@ -173,6 +173,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     # indicators: the process dashboard (elected officials read it, without acknowledging)
     ("indicators.dashboard", "GET"): frozenset({"staff", "admin", "elected"}),
     ("indicators.dashboards", "GET"): frozenset({"staff", "admin", "elected"}),
+    ("indicators.dashboard_family", "GET"): frozenset({"staff", "admin", "elected"}),
     # ledger: who did not take part, absence reasons (the world's request is the citizen's)
     ("ledger.process_ledger", "GET"): STAFF,
     ("ledger.session_ledger", "GET"): STAFF,

@@ -342,8 +342,8 @@ def test_staff_runs_a_session_and_watches_the_process(site):
     t.click(nav.get_by_role("link", name="Manage", exact=True))
     t.click(page.get_by_role("link", name=f"Dashboard {process.title}"))
     t.axe()
-    flags = page.get_by_role("region", name="Risk flags")
-    flags.get_by_text("Acknowledge this flag").first.click()
+    flags = page.get_by_role("region", name="Risk flags")  # the overview's, one line a flag
+    flags.locator("summary").filter(has_text="Acknowledge").first.click()
     flags.get_by_label("Note").first.fill("Réponse prévue au conseil de lundi.")
     t.click(flags.get_by_role("button", name="Acknowledge").first)
     acknowledged = rows(sa.select(FlagRecord).where(FlagRecord.process_id == ids["process"],

@@ -24,7 +24,7 @@ JUNE = "2026-06-01T00:00:00Z"
 
 def url(process_id: int, as_of: str | None = None) -> str:
     query = f"?as_of={as_of}" if as_of else ""
-    return f"/manage/processes/{process_id}/dashboard{query}"
+    return f"/manage/processes/{process_id}/dashboard/all{query}"
 
 
 def words(p_value: float) -> str:

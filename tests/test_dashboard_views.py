@@ -28,7 +28,7 @@ INSTANTS = {"2026-03-01": datetime(2026, 3, 1, tzinfo=UTC),
 
 def url(process_id: int, as_of: str | None = None) -> str:
     query = f"?as_of={quote(as_of)}" if as_of is not None else ""
-    return f"/manage/processes/{process_id}/dashboard{query}"
+    return f"/manage/processes/{process_id}/dashboard/all{query}"
 
 
 def figure(page: str, code: str) -> tuple[str, str]:
@@ -348,7 +348,7 @@ def test_instants_with_an_offset_are_read_in_utc(client, login_as, staff, tiny):
 
 def test_process_pages_link_the_dashboard(client, login_as, factory, db):
     process = factory.process()
-    target = url(process.id)
+    target = f'href="/manage/processes/{process.id}/dashboard"'  # the overview
     login_as(factory.user("staff"))
     assert target in client.get("/manage").get_data(as_text=True)
     assert target in client.get(f"/processes/{process.id}").get_data(as_text=True)

@@ -156,8 +156,8 @@ def test_figures_are_the_engines_suppressed_at_ten(client, login_as, evaluator, 
                  if r.code == "answered_within_30d_rate")
     assert 5 <= small.n < K
     login_as(factory.user("staff"))
-    staff_page = client.get(f"/manage/processes/{tiny.id}/dashboard?as_of={quote(at.isoformat())}"
-                            ).get_data(as_text=True)
+    staff_page = client.get(f"/manage/processes/{tiny.id}/dashboard/responsiveness"
+                            f"?as_of={quote(at.isoformat())}").get_data(as_text=True)
     assert figure(staff_page, "answered_within_30d_rate")[1] == str(small.n)
 
 

@@ -691,10 +691,10 @@ def test_now_without_as_of(world, staff, client, login_as):
 def test_dashboard_links_to_the_results(world, staff, client, login_as):
     world.value("trust", "Confiance", "Trust")
     login_as(staff)
-    html = client.get(f"/manage/processes/{world.process.id}/dashboard").get_data(as_text=True)
+    page = f"/manage/processes/{world.process.id}/dashboard/public-value"
+    html = client.get(page).get_data(as_text=True)
     assert f'href="/manage/processes/{world.process.id}/perceptions"' in html
-    html = client.get(f"/manage/processes/{world.process.id}/dashboard",
-                      query_string={"as_of": T.isoformat()}).get_data(as_text=True)
+    html = client.get(page, query_string={"as_of": T.isoformat()}).get_data(as_text=True)
     assert f"/manage/processes/{world.process.id}/perceptions?as_of=" in html
 
 

@@ -20,6 +20,7 @@ from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
 from pvplatform.indicators import store
 from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs
+from pvplatform.indicators.overview import ALL, FAMILIES, build_overview
 from pvplatform.indicators.snapshots import reading_for
 from pvplatform.indicators.suppression import dashboard_k
 from pvplatform.indicators.views import acknowledge_form, bp
@@ -50,9 +51,9 @@ def parse_as_of(raw: str | None) -> datetime | None:
         raise ValidationFailed(message, field="as_of") from None
 
 
-@bp.get("/manage/processes/<int:process_id>/dashboard")
-@login_required
-def dashboard(process_id: int):
+def _page(process_id: int) -> tuple[Process, dict[str, Any]]:
+    """The process and what its dashboard pages show, for the instant asked for (?as_of=) or
+    the present (the worker's stored figures)."""
     process = get_or_404(Process, process_id)
     if not can_view_dashboard(current_user, process):
         abort(403)
@@ -80,6 +81,27 @@ def dashboard(process_id: int):
         forms = {record.id: acknowledge_form(record) for record in stored or []}
     # The ledger (who stayed away, and why) is another feature: linked when it is installed.
     ledger = "ledger.process_ledger" in current_app.view_functions
-    return render_template("indicators/dashboard.html", process=process, d=view, live=live,
-                           forms=forms, ledger=ledger, computed_at=reading.computed_at,
-                           waiting=reading.waiting)
+    return process, {"process": process, "d": view, "live": live, "forms": forms,
+                     "ledger": ledger, "computed_at": reading.computed_at,
+                     "waiting": reading.waiting, "families": FAMILIES,
+                     "as_of_arg": None if live else as_of.isoformat()}
+
+
+@bp.get("/manage/processes/<int:process_id>/dashboard")
+@login_required
+def dashboard(process_id: int):
+    """At a glance: the active flags and a handful of key figures, the families one click
+    away."""
+    _process, context = _page(process_id)
+    return render_template("indicators/overview.html", overview=build_overview(context["d"]),
+                           family=None, **context)
+
+
+@bp.get("/manage/processes/<int:process_id>/dashboard/<family>")
+@login_required
+def dashboard_family(process_id: int, family: str):
+    """One family of figures (chart first, the figures behind a disclosure), or all of them."""
+    if family not in FAMILIES and family != ALL:
+        abort(404)
+    _process, context = _page(process_id)
+    return render_template("indicators/dashboard.html", family=family, **context)
