@@ -87,10 +87,10 @@ test: $(VENV_STAMP) translations
 	echo "== bandit -ll -r pvplatform (medium severity or more fails)"; \
 	$(BIN)/bandit -q -ll -r pvplatform || status=$$?; \
 	echo "== pytest on SQLite"; \
-	env -u PV_TEST_DATABASE_URL $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
+	env -u PV_TEST_DATABASE_URL $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS) || status=$$?; \
 	if [ -n "$${PV_TEST_POSTGRES_URL:-}" ]; then \
 		echo "== pytest on PostgreSQL"; \
-		PV_TEST_DATABASE_URL="$$PV_TEST_POSTGRES_URL" $(BIN)/pytest -n $(PYTEST_WORKERS) \
+		PV_TEST_DATABASE_URL="$$PV_TEST_POSTGRES_URL" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal \
 		-m "not browser" $(PYTEST_ARGS) || status=$$?; \
 	else \
 		echo "(PV_TEST_POSTGRES_URL not set: PostgreSQL run skipped)"; \
