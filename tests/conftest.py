@@ -334,3 +334,35 @@ def login_as(client):
         return login(client, user, password)
 
     return _login
+
+
+@pytest.fixture
+def background(app, monkeypatch):
+    """The application's default refresh mode (a worker refreshes), with an empty in-memory
+    queue."""
+    from pvplatform.jobs.queue import EXTENSION
+
+    monkeypatch.setitem(app.config, "PV_REFRESH", "background")
+    queue = app.extensions[EXTENSION]
+    queue.huey.flush()
+    yield queue
+    queue.huey.flush()
+
+
+@pytest.fixture
+def computations(monkeypatch):
+    """How many times the engine computed a process's flags, in a change's transaction (the
+    inline refresh) or in the worker (the flags and the dashboard's snapshot)."""
+    from pvplatform.indicators import store
+    from pvplatform.jobs import refresh
+
+    calls: list[int] = []
+    for module, name in ((store, "compute_current_flags"), (refresh, "compute_inputs")):
+        real = getattr(module, name)
+
+        def counted(process_id, now, real=real):
+            calls.append(process_id)
+            return real(process_id, now)
+
+        monkeypatch.setattr(module, name, counted)
+    return calls

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from pvplatform.db import utcnow
 from pvplatform.indicators.overview import FAMILIES
-from pvplatform.jobs.queue import EXTENSION
 from pvplatform.jobs.refresh import run_pending
 from pvplatform.proposals.models import Proposal, ProposalState
 from pvplatform.sessions.models import Attendance, AttendanceMode
@@ -38,13 +36,6 @@ def _world(db, factory, *, people: int, rejected: int):
     db.session.commit()
     return process
 
-
-@pytest.fixture
-def background(app, monkeypatch):
-    monkeypatch.setitem(app.config, "PV_REFRESH", "background")
-    app.extensions[EXTENSION].huey.flush()
-    yield
-    app.extensions[EXTENSION].huey.flush()
 
 
 def test_the_overview_shows_flags_and_key_figures_leading_to_families(client, db, factory):

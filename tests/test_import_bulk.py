@@ -166,34 +166,6 @@ def test_a_file_changed_between_the_passes_is_refused(db, tmp_path, monkeypatch)
 
 # ---------------------------------------------------------------- the flags after an import
 
-@pytest.fixture
-def background(app, monkeypatch):
-    """The application's default refresh mode, with an empty in-memory queue."""
-    from pvplatform.jobs.queue import EXTENSION
-
-    monkeypatch.setitem(app.config, "PV_REFRESH", "background")
-    queue = app.extensions[EXTENSION]
-    queue.huey.flush()
-    yield queue
-    queue.huey.flush()
-
-
-@pytest.fixture
-def computations(monkeypatch):
-    """The processes whose flags were computed, inline or by the worker."""
-    from pvplatform.indicators import store
-    from pvplatform.jobs import refresh
-
-    calls: list[int] = []
-    for module, name in ((store, "compute_current_flags"), (refresh, "compute_inputs")):
-        real = getattr(module, name)
-
-        def counted(process_id, now, real=real):
-            calls.append(process_id)
-            return real(process_id, now)
-
-        monkeypatch.setattr(module, name, counted)
-    return calls
 
 
 def test_the_import_command_requests_the_flags_and_computes_none(db, runner, background,

@@ -21,40 +21,12 @@ from pvplatform.db import utcnow
 from pvplatform.indicators import store
 from pvplatform.indicators.models import FlagRecord
 from pvplatform.jobs.models import RefreshRequest
-from pvplatform.jobs.queue import EXTENSION, make_huey
+from pvplatform.jobs.queue import make_huey
 from pvplatform.jobs.refresh import is_stale, run_all_pending, run_pending
 from pvplatform.proposals.models import Proposal, ProposalState
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def background(app, monkeypatch):
-    """The application's default refresh mode, with an empty in-memory queue."""
-    monkeypatch.setitem(app.config, "PV_REFRESH", "background")
-    queue = app.extensions[EXTENSION]
-    queue.huey.flush()
-    yield queue
-    queue.huey.flush()
-
-
-@pytest.fixture
-def computations(monkeypatch):
-    """How many times the engine computed a process's flags, in a change's transaction (the
-    inline refresh) or in the worker (the flags and the dashboard's snapshot)."""
-    from pvplatform.jobs import refresh
-
-    calls: list[int] = []
-    for module, name in ((store, "compute_current_flags"), (refresh, "compute_inputs")):
-        real = getattr(module, name)
-
-        def counted(process_id, now, real=real):
-            calls.append(process_id)
-            return real(process_id, now)
-
-        monkeypatch.setattr(module, name, counted)
-    return calls
 
 
 def _rejected(process, author, *, rationale: str = "") -> Proposal:

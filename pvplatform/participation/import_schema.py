@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -76,15 +77,15 @@ class TableSpec:
 
 # ---------------------------------------------------------------- cell parsers
 
-class Parser:
+class Parser(ABC):
     """Reads one kind of cell: `__call__` one cell (or raises CellError with the reason), `many`
     a column of non-empty cells at once, answering None when any of them would be refused (the
     caller then reads them one by one, to report each reason where it belongs)."""
 
     schema_type = "string"  # the Table Schema type written in datapackage.json
 
-    def __call__(self, raw: str) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, raw: str) -> Any: ...
 
     def many(self, cells: Sequence[str]) -> Sequence[Any] | None:
         try:
