@@ -107,3 +107,7 @@ def test_statements_do_not_grow_with_the_data(app, client, db, factory, backgrou
     for page in ("", "/funnel", "/voice", "/all"):
         assert statements(f"/manage/processes/{small.id}/dashboard{page}") == statements(
             f"/manage/processes/{large.id}/dashboard{page}"), page
+    # The overview's changes since the session come with the worker's snapshot: no statement.
+    html = client.get(f"/manage/processes/{large.id}/dashboard", headers=EN).get_data(
+        as_text=True)
+    assert 'class="key-figure-trend">+40 since' in html

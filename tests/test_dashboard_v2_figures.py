@@ -187,7 +187,7 @@ def test_duality_is_highlighted_only_where_the_flag_is_raised(june, pulse):
     flagged = {f.public_value for f in compute_flags(pulse.id, datetime(2026, 6, 1, tzinfo=UTC))
                if f.code == "value_duality"}
     assert flagged == {"trust", "responsiveness"}
-    assert "2 of 6" in text(part)
+    assert "opposite directions): Responsiveness, Trust in institutions." in text(part)
 
 
 def test_response_rates_per_wave_and_group(june):
@@ -221,7 +221,7 @@ def test_small_perception_and_pulse_cells_stay_hidden(client, login_as, staff, p
     finally:
         app.config["PV_DASHBOARD_MIN_CELL"] = before
     part = section(page, "public-value")
-    perception = part.split("Perceived public value per group")[1].split("</table>")[0]
+    perception = part.split("<caption>Perceived public value per group")[1].split("</table>")[0]
     internal = rows(perception, 'data-value="trust" data-group="internal"')[0]
     # 25 at the baseline stay; 15 at the final, 14 matched and 14 changed do not.
     assert "2.12 (n = 25)" in internal

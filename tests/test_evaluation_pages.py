@@ -16,6 +16,8 @@ from pvplatform.db import utcnow
 from pvplatform.evaluation.models import EvaluatorGrant, GrantScope
 from pvplatform.feedback.results import perception_results
 from pvplatform.indicators import compute_flags, compute_indicators
+from pvplatform.indicators.dashboard_inputs import gather_dashboard_inputs
+from pvplatform.indicators.suppression import hidden_keys, suppress
 from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.participation.importer import import_package
 from tests.examples import TINY
@@ -167,8 +169,13 @@ def test_flag_messages_speak_of_fewer_than_ten(client, login_as, evaluator, gran
     flags = compute_flags(tiny.id, JUNE)
     assert flags
     with app.test_request_context(headers={"Accept-Language": "en"}), force_locale("en"):
+        # The messages at k = 10, without the figures of the rows the page hides.
+        inputs = gather_dashboard_inputs(tiny.id, JUNE)
+        hidden = hidden_keys(suppress([*inputs.rows, *inputs.extra_rows], K,
+                                      held=[s.id for s in inputs.sessions if s.held]))
+        assert any(hidden.values())
         for flag in flags:
-            assert flag.message.render(K) in page
+            assert flag.message.render(K, hidden) in page
     assert "fewer than 5" not in page
 
 

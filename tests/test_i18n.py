@@ -173,6 +173,16 @@ def test_catalogues_are_up_to_date_with_the_code():
             f"translate them in {po_path('fr').relative_to(ROOT)}: {missing}")
 
 
+def test_no_source_folder_is_hidden_from_the_extraction():
+    """pybabel skips folders whose name starts with "_" or ".": their strings would never
+    reach the catalogues and stay English on French pages."""
+    hidden = [str(path.relative_to(ROOT)) for base in ("templates", "pvplatform")
+              for path in (ROOT / base).rglob("*")
+              if path.is_dir() and path.name.startswith(("_", "."))
+              and path.name != "__pycache__"]
+    assert hidden == []
+
+
 def test_extraction_reads_every_keyword_the_code_uses():
     found = _extract_from_code()
     assert "Home" in found  # {{ _("...") }} in a template

@@ -219,7 +219,8 @@ def test_the_live_dashboard_reads_the_workers_snapshot(app, db, factory, client,
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "after the latest change" in html
-    assert "rejected proposal has no stated reason" in html  # the stored flag's message
+    # the stored flag's message
+    assert "fewer than 5 rejected proposals have no stated reason" in html
     assert computations == []  # read, not computed
 
     # A change since: the page says the figures are being brought up to date.

@@ -28,7 +28,15 @@ from pvplatform.indicators.engine import check_instant
 from pvplatform.indicators.flags import compute_indicators_and_flags
 from pvplatform.indicators.messages import flag_title
 from pvplatform.indicators.present import FLAG_KEYS, INDICATOR_KEYS, indicator_records
-from pvplatform.indicators.suppression import MIN_K, get_field, is_small, suppress
+from pvplatform.indicators.rows import IndicatorRow
+from pvplatform.indicators.suppression import (
+    MIN_K,
+    flag_hidden,
+    get_field,
+    hidden_keys,
+    row_key,
+    suppress,
+)
 from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.ledger.models import AbsenceReason
 from pvplatform.ledger.services import reason_summary
@@ -80,111 +88,31 @@ class AggregateExport:
 # ---------------------------------------------------------------- indicators
 
 
-def _row_key(record: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(record.get(k) or "" for k in INDICATOR_KEYS[:6])
-
-
-# Rows whose value gives back the n of another row (the one they derive from) are hidden with
-# it: the p-value of a category's count, a dimension's dissimilarity (with the shown ratios it
-# makes a second equation for two hidden counts), and the improved and worsened shares, whose
-# sum times n is the sign test's hidden m. (source code, derived codes, keys that must match)
-DERIVED = (
-    ("representation_ratio", ("representation_p",), ("dimension", "category")),
-    ("representation_ratio", ("dissimilarity", "strata_not_reached"), ("dimension",)),
-    ("active_representation_ratio", ("active_dissimilarity",), ("dimension",)),
-    ("perception_sign_p", ("perception_improved_share", "perception_worsened_share"),
-     ("group", "public_value")),
-)
-
-
-def _derived_hidden(rows: list[dict[str, Any]]) -> set[int]:
-    """Indexes of the rows to hide because a row they derive from is hidden."""
-    out: set[int] = set()
-    for source, derived, keys in DERIVED:
-        hidden_keys = {tuple(r[k] for k in keys) for r in rows
-                       if r["code"] == source and r["suppressed"]}
-        for i, r in enumerate(rows):
-            if r["code"] in derived and not r["suppressed"] and (
-                    tuple(r[k] for k in keys) in hidden_keys):
-                out.add(i)
-    return out
-
-
-def _indicator_table(records: list[dict[str, Any]], k: int) -> tuple[Table, dict[tuple, bool]]:
-    """The rows with `suppressed`, and which keys are hidden (for the flags resting on them)."""
-    rows = []
-    for cell in suppress(records, k):
-        record = dict(cell.row)
-        record["value"], record["n"] = cell.value, cell.n
+def _indicator_table(rows: list[IndicatorRow], k: int, held: list[int],
+                     refs: dict[int, str]) -> tuple[Table, dict[tuple[str, ...], str]]:
+    """The rows with `suppressed`, and which rows are hidden (by the engine's keys, for the
+    flags resting on them). `held`: the held sessions' ids in order; `refs`: their package
+    references, which the exported rows carry."""
+    cells = suppress(rows, k, held=held)
+    by_key = {}
+    for cell in cells:
+        code, dimension, category, group, value, session = row_key(cell.row)
+        session = refs.get(int(session), session) if session else ""
+        by_key[(code, dimension, category, group, value, session)] = cell
+    out = []
+    for record in indicator_records(rows):
+        cell = by_key[row_key(record)]
+        # A suppressed row leaves with neither value nor n (the codebook's promise), also one
+        # hidden only for what its value gives back.
+        record["value"], record["n"] = cell.value, None if cell.suppressed else cell.n
         record["suppressed"] = cell.suppressed
         family = family_of(record["code"])
         record["family"] = str(family) if family else ""
-        rows.append(record)
-    for i in _derived_hidden(rows):
-        rows[i].update(value=None, n=None, suppressed=True)
-    hidden = {_row_key(r): r["suppressed"] for r in rows}
-    return Table("indicators", INDICATOR_COLUMNS, rows), hidden
+        out.append(record)
+    return Table("indicators", INDICATOR_COLUMNS, out), hidden_keys(cells)
 
 
 # ---------------------------------------------------------------- flags
-
-
-def _key(code: str, *, dimension: str = "", category: str = "", group: str = "",
-         public_value: str = "", session_id: str = "") -> tuple[str, ...]:
-    return (code, dimension, category, group, public_value, session_id)
-
-
-def _resting_rows(flag: dict[str, Any]) -> list[tuple[str, ...]] | None:
-    """The indicator rows a flag's figures rest on; None for a flag that rests on no count of
-    people (an association's absences are counted in sessions)."""
-    code = flag["code"]
-    dim, cat = flag["dimension"] or "", flag["category"] or ""
-    group, value = flag["group"] or "", flag["public_value"] or ""
-    if code in ("under_representation", "over_representation", "stratum_not_reached"):
-        return [_key("representation_ratio", dimension=dim, category=cat),
-                _key("representation_p", dimension=dim, category=cat)]
-    if code == "high_no_show":
-        return [_key("no_show_rate", session_id=flag["session_id"] or "")]
-    if code == "low_retention":
-        return [_key("retention")]
-    if code == "voice_concentration":
-        return [_key("top10_share")]
-    if code == "official_dominance":
-        if group:
-            return [_key("speaking_time_share", group=group)]
-        return [_key("internal_voice_share")]
-    if code == "unanswered_proposals":
-        return [_key("oldest_unanswered_days")]
-    if code == "unreasoned_rejection":
-        return [_key("reasoned_rejection_rate")]
-    if code == "absent_invited_association":
-        return None
-    if code == "value_duality":
-        return [_key(c, group=g, public_value=value)
-                for g in ("internal", "external")
-                for c in ("perception_delta", "perception_sign_p")]
-    if code == "value_eroding":
-        return [_key(c, group=group, public_value=value)
-                for c in ("perception_delta", "perception_sign_p")]
-    if code == "weak_value_weakened":
-        return [_key(c, group=group, public_value=value)
-                for c in ("perception_baseline", "perception_delta", "perception_sign_p")]
-    return [("unknown flag",)]  # a flag this module does not know: hidden, to be safe
-
-
-# Flags whose value is itself a count (of proposals): hidden when small, like any count.
-COUNT_FLAGS = frozenset({"unanswered_proposals", "unreasoned_rejection"})
-
-
-def _flag_hidden(flag: dict[str, Any], hidden: dict[tuple[Any, ...], bool], k: int) -> bool:
-    if flag["code"] in COUNT_FLAGS and isinstance(flag["value"], int) and is_small(
-            flag["value"], k):
-        return True
-    keys = _resting_rows(flag)
-    if keys is None:
-        return False
-    # A row that is missing is treated as hidden: when unsure, suppress.
-    return any(hidden.get(key, True) for key in keys)
 
 
 def suppressed_message(code: str, k: int) -> str:
@@ -216,18 +144,18 @@ def _association_refs(ids: Iterable[int | None]) -> dict[int, str]:
         sa.select(Association.id, Association.external_ref).where(Association.id.in_(wanted)))}
 
 
-def _flag_table(flags: list[Any], hidden: dict[tuple[Any, ...], bool], k: int,
+def _flag_table(flags: list[Any], hidden: dict[tuple[str, ...], str], k: int,
                 sessions: dict[int, str]) -> Table:
     associations = _association_refs(f.association_id for f in flags)
     rows = []
     for flag in flags:
         record = _flag_record(flag, sessions, associations)
-        suppressed = _flag_hidden(record, hidden, k)
+        suppressed = flag_hidden(flag, hidden, k)
         if suppressed:
             record["value"] = record["p_value"] = None
             record["message"] = suppressed_message(flag.code, k)
         else:
-            record["message"] = flag.message.render(k)
+            record["message"] = flag.message.render(k, hidden)
         record["suppressed"] = suppressed
         rows.append(record)
     rows.sort(key=lambda d: tuple(d[c] or "" for c in FLAG_KEYS[:8] if c != "severity"))
@@ -321,9 +249,10 @@ def aggregate_tables(process_id: int, as_of: datetime, k: int, *,
     if title is None:
         raise NotFound()
     rows, flags = compute_indicators_and_flags(process_id, as_of, thresholds_for(process_id))
-    indicators, hidden = _indicator_table(indicator_records(rows), k)
     sessions = session_references(process_id)
     refs = {sid: ref for sid, ref, *_ in sessions}
+    held = [sid for sid, _ref, _title, _fmt, starts_at in sessions if starts_at <= as_of]
+    indicators, hidden = _indicator_table(rows, k, held, refs)
     with force_locale(locale):
         flag_table = _flag_table(flags, hidden, k, refs)
     tables = [indicators, flag_table, _ledger_table(process_id, k, refs),

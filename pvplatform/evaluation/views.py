@@ -12,19 +12,14 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from pvplatform.auth.permissions import can_evaluate, can_export_microdata, can_open_evaluation
-from pvplatform.core.i18n import select_timezone, town_zone
+from pvplatform.core.i18n import town_zone
+from pvplatform.core.instants import address_instant, picked_arguments, picker_context
 from pvplatform.core.lookup import get_or_404
 from pvplatform.db import utcnow
 from pvplatform.evaluation.blueprint import bp
 from pvplatform.evaluation.grants import active_grant
 from pvplatform.evaluation.models import EvaluatorGrant, GrantScope
-from pvplatform.evaluation.workspace import (
-    address_instant,
-    as_of_argument,
-    picker_instant,
-    picker_value,
-    workspace_entries,
-)
+from pvplatform.evaluation.workspace import workspace_entries
 from pvplatform.feedback.results import perception_results
 from pvplatform.indicators.dashboard_inputs import dashboard_from_inputs, gather_dashboard_inputs
 from pvplatform.indicators.suppression import export_k
@@ -58,10 +53,8 @@ def _instant(endpoint: str, process_id: int) -> tuple[datetime, bool] | Response
     """The instant of the page: ?as_of= (ISO 8601 with its offset), now when absent. The picker
     sends ?at= (the display zone's wall-clock time): answered with a redirect to the same page
     ?as_of=, an address that names the instant whatever the reader's time zone."""
-    if "at" in request.args:
-        raw = request.args.get("at", "")
-        args = {} if not raw.strip() else {
-            "as_of": as_of_argument(picker_instant(raw, town_zone()))}
+    args = picked_arguments(request.args, town_zone())
+    if args is not None:
         return redirect(url_for(endpoint, process_id=process_id, **args))
     as_of = address_instant(request.args.get("as_of"))
     if as_of is None:
@@ -71,8 +64,7 @@ def _instant(endpoint: str, process_id: int) -> tuple[datetime, bool] | Response
 
 
 def _as_of_context(as_of: datetime, live: bool) -> dict:
-    return {"as_of": as_of, "as_of_arg": as_of_argument(as_of), "live": live,
-            "picker_value": picker_value(as_of, town_zone()), "zone": select_timezone()}
+    return picker_context(as_of, live, town_zone())
 
 
 @bp.get("/processes/<int:process_id>")

@@ -25,6 +25,7 @@ BAR_HEIGHT = 18
 ROW_GAP = 10
 FONT_SIZE = 12
 LABEL_CHARS = 26
+TEXT_CHAR_WIDTH = 6.5  # a character of the values' text at FONT_SIZE, about, in px
 
 # Tone -> (fill colour, pattern): the pattern keeps tones apart without colour vision.
 TONES: dict[str, tuple[str, str]] = {
@@ -50,6 +51,9 @@ class Bar:
     value: float | None  # None: nothing drawn (no data, or suppressed)
     text: str  # what the bar says in words, printed after it
     tone: str = "neutral"
+    # (low, high): an interval drawn as a whisker over the bar (a share's 95% interval); the
+    # bar's text should say it in words too. None: no whisker.
+    interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,11 +139,40 @@ def _bar(chart_id: str, bar: Bar, y: float, height: float, top: float) -> str:
         if bar.value > top:  # clipped: an arrow says the bar goes on
             parts.append(f'<path d="M{LABEL_WIDTH + width - 6:.1f} {y:.1f} l6 {height / 2:.1f}'
                          f' l-6 {height / 2:.1f}z" fill="#ffffff"/>')
+    anchor = ""
+    if bar.interval is not None:
+        # Drawn even without a bar: a share of 0 still has an interval above it.
+        whisker, end = _whisker(bar.interval, y, height, top)
+        parts.append(whisker)
+        text_x = max(text_x, end + 6)
+        # The text says the interval too, so it is long: when it would run off the chart,
+        # it ends at the chart's edge instead, over the bar (its halo keeps it readable).
+        if text_x + TEXT_CHAR_WIDTH * len(bar.text) > WIDTH - 4:
+            text_x, anchor = WIDTH - 4, ' text-anchor="end"'
     # A white halo keeps the text readable where a marker line crosses it.
     parts.append(f'<text class="chart-value" x="{text_x:.1f}" y="{y + height / 2 + 4:.1f}"'
-                 f' fill="#1d2530" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
-                 f'{escape(bar.text)}</text>')
+                 f'{anchor} fill="#1d2530" stroke="#ffffff" stroke-width="3"'
+                 f' paint-order="stroke">{escape(bar.text)}</text>')
     return "".join(parts)
+
+
+def _whisker(interval: tuple[float, float], y: float, height: float, top: float
+             ) -> tuple[str, float]:
+    """A horizontal line from low to high with a tick at each end, across the bar's middle;
+    and its right end. Dark ink on a white halo, so it shows over the bar and beside it."""
+    low, high = sorted(min(max(v, 0.0), top) for v in interval)
+    x1 = LABEL_WIDTH + low / top * PLOT_WIDTH
+    x2 = LABEL_WIDTH + high / top * PLOT_WIDTH
+    return _whisker_at(x1, x2, y + height / 2, max(height / 2 - 1, 2.0)), x2
+
+
+def _whisker_at(x1: float, x2: float, middle: float, tick: float, css: str = "chart-interval"
+                ) -> str:
+    d = (f"M{x1:.1f} {middle:.1f} H{x2:.1f} M{x1:.1f} {middle - tick:.1f} V{middle + tick:.1f}"
+         f" M{x2:.1f} {middle - tick:.1f} V{middle + tick:.1f}")
+    return (f'<g class="{css}"><path d="{d}" fill="none" stroke="#ffffff"'
+            f' stroke-width="3" stroke-linecap="round"/><path d="{d}" fill="none"'
+            f' stroke="#1d2530" stroke-width="1.5"/></g>')
 
 
 def _markers(markers: Sequence[Marker], top: float, y0: float, y1: float) -> str:
@@ -189,9 +222,11 @@ def bar_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *,
 
 def grouped_bar_chart(chart_id: str, title: str, desc: str, series: Sequence[Series],
                       groups: Sequence[BarGroup], *, scale_max: float | None = None,
-                      markers: Sequence[Marker] = ()) -> Markup:
+                      markers: Sequence[Marker] = (), interval_label: str = "") -> Markup:
     """Several bars per row (one per series, e.g. attendees beside the population), with a
-    legend that names each series next to a swatch of its pattern."""
+    legend that names each series next to a swatch of its pattern. `interval_label`: what the
+    bars' whiskers are ("95% interval"), named in the legend beside a sample whisker when a
+    bar has one: the chart's description is not shown on the page."""
     legend_height = 24
     top_margin = legend_height + (26 if markers else 8)
     sub = BAR_HEIGHT - 4
@@ -208,6 +243,10 @@ def grouped_bar_chart(chart_id: str, title: str, desc: str, series: Sequence[Ser
                      f' fill="url(#{chart_id}-{tone})" stroke="{TONES[tone][0]}"/>'
                      f'<text x="{x + 20:.1f}" y="15" fill="#1d2530">{escape(item.name)}</text>')
         x += 30 + 7 * len(item.name)
+    if interval_label and any(b.interval is not None for g in groups for b in g.bars):
+        parts.append(_whisker_at(x, x + 14, 11, 6, "chart-interval-key")
+                     + f'<text x="{x + 20:.1f}" y="15" fill="#1d2530">'
+                     f'{escape(interval_label)}</text>')
     bottom = top_margin + len(groups) * (group_height + ROW_GAP + 4) - ROW_GAP
     parts.append(_markers(markers, top, float(top_margin), bottom))
     y = float(top_margin)

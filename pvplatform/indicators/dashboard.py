@@ -22,13 +22,22 @@ from markupsafe import Markup
 from pvplatform.indicators import charts
 from pvplatform.indicators.facts import AssociationAbsence
 from pvplatform.indicators.funnel import DimensionInfo, SessionLabel, StratumInfo
-from pvplatform.indicators.messages import evidence, flag_title, within_chance
+from pvplatform.indicators.messages import (
+    Hidden,
+    evidence,
+    flag_title,
+    p_words,
+    within_chance,
+)
 from pvplatform.indicators.rows import Group, IndicatorRow, Severity
 from pvplatform.indicators.store import flag_key, render_flag_message
 from pvplatform.indicators.suppression import (
     MIN_K,
     PRIMARY,
     Cell,
+    current_k,
+    flag_hidden,
+    hidden_keys,
     suppress,
 )
 from pvplatform.indicators.suppression import get_field as _get
@@ -61,7 +70,8 @@ def _format(value: Any, kind: str) -> str:
         text = format_decimal(value, "#,##0.00")
         return "+" + text if value > 0 else text
     if kind == RATE:
-        return _("%(value)s per 1,000 residents", value=format_decimal(value, "#,##0.#"))
+        # One decimal always: a rate, not a count of people.
+        return _("%(value)s per 1,000 residents", value=format_decimal(value, "#,##0.0"))
     return format_decimal(value, "#,##0.00")
 
 
@@ -76,7 +86,7 @@ def p_text(p_value: float) -> str:
     """A p-value as the flags' evidence writes it (three decimals, "p < 0.001" below)."""
     if p_value < 0.001:
         return _("p < 0.001")
-    return _("p = %(p)s", p=f"{p_value:.3f}")
+    return _("p = %(p)s", p=p_words(p_value))
 
 
 def flag_evidence(p_value: float | None) -> str:
@@ -129,7 +139,7 @@ class Figure:
             return "—"
         if self.cell.reason == PRIMARY and self.n_kind != SECONDS:
             return f"< {self.k}"
-        if self.cell.reason:
+        if self.cell.n is None:
             return _("suppressed")
         if self.n_kind == SECONDS:
             return minutes_text(self.cell.n or 0)
@@ -237,6 +247,32 @@ class CategoryView:
     evidence_tone: str  # BEYOND, WITHIN or ""
     active_ratio: Figure  # the same ratio over external active participants
     active_count: Figure  # their count in the category
+    # The bounds of the attendee share's Wilson 95% interval (attendee_share_low/_high).
+    share_low: Figure | None = None
+    share_high: Figure | None = None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The share's 95% interval, None when there is none to show. Its bounds give the
+        category's count back roughly: hidden whenever the share is, whatever their own cells
+        say (suppress() hides them together, as they have the share's n)."""
+        if self.share_low is None or self.share_high is None or self.attendee_share.suppressed:
+            return None
+        low, high = self.share_low.raw, self.share_high.raw
+        if low is None or high is None or self.share_low.suppressed or self.share_high.suppressed:
+            return None
+        return low, high
+
+    @property
+    def interval_text(self) -> str:
+        """The interval in words for the table ("21%–45%"), "suppressed" with the share."""
+        if self.attendee_share.suppressed:
+            return _("suppressed")
+        interval = self.interval
+        if interval is None:
+            return "—"
+        return _("%(low)s–%(high)s", low=_share_text(interval[0]),
+                 high=_share_text(interval[1]))
 
 
 @dataclass
@@ -382,23 +418,27 @@ def _concerns(flag: Any, sessions: Mapping[int, str], associations: Mapping[int,
 
 def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
                associations: Mapping[int, str], labels: ProcessLabels,
-               values: Mapping[str, str], status: str = "", k: int | None = None
-               ) -> list[FlagView]:
+               values: Mapping[str, str], status: str = "", k: int | None = None,
+               hidden: Hidden | None = None) -> list[FlagView]:
     """Flags (engine FlagRow or stored FlagRecord), alerts first; their messages state no count
-    of people between 1 and k-1 (k: the application's dashboard k when None)."""
+    of people between 1 and k-1 (k: the application's dashboard k when None), nor a figure of
+    a row `hidden` hides (the reading's rows and their suppression reasons; without it, every
+    figure that repeats a row is hidden)."""
+    k_shown = current_k() if k is None else k
     views = []
     for flag in flags:
         severity = str(_get(flag, "severity"))
         word, icon = _severity(severity)
         stored = hasattr(flag, "first_raised_at")
         if stored:
-            message = render_flag_message(flag, k)
+            message = render_flag_message(flag, k, hidden)
         elif hasattr(flag.message, "render"):
-            message = flag.message.render(k)
+            message = flag.message.render(k, hidden)
         else:
             message = str(flag.message)
         acknowledged_by = getattr(flag, "acknowledged_by", None) if stored else None
         p_value = _get(flag, "p_value")
+        concealed = flag_hidden(flag, hidden, k_shown)
         views.append(FlagView(
             code=flag.code, title=flag_title(flag.code), severity=severity,
             severity_word=word, icon=icon, message=message,
@@ -408,7 +448,10 @@ def flag_views(flags: Sequence[Any], *, sessions: Mapping[int, str],
             acknowledged_at=getattr(flag, "acknowledged_at", None),
             acknowledged_by=getattr(acknowledged_by, "display_name", None),
             acknowledgement_note=getattr(flag, "acknowledgement_note", None),
-            p_value=p_value, evidence=flag_evidence(p_value),
+            p_value=None if concealed else p_value,
+            evidence=(_("beyond chance (its p-value is not shown: it would reveal a small "
+                        "count)") if concealed and p_value is not None
+                      else flag_evidence(p_value)),
             status=status,
         ))
     views.sort(key=lambda v: (0 if v.severity == Severity.ALERT else 1))
@@ -473,6 +516,8 @@ def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tupl
                 p_value=p_value, evidence=words, evidence_tone=tone,
                 active_ratio=fig.get("active_representation_ratio", RATIO, **keys),
                 active_count=fig.get("active_representation_ratio", COUNT, **keys),
+                share_low=fig.get("attendee_share_low", PERCENT, **keys),
+                share_high=fig.get("attendee_share_high", PERCENT, **keys),
             ))
         placeholder = dimensions_info.get(dimension, DimensionInfo(False)).placeholder_shares
         view = DimensionView(
@@ -503,13 +548,21 @@ def _chart_id(*parts: str) -> str:
 def _share_chart(view: DimensionView) -> Markup:
     attendees = _("External attendees")
     population = _("Population")
+    level = _share_text(0.95)  # "95%", "95 %": the interval's confidence level, localised
     groups = []
     for cat in view.categories:
+        interval = cat.interval  # None where the share is suppressed: no whisker, no bounds
+        if cat.attendee_share.suppressed:
+            share_text = _("suppressed")
+        elif interval is not None:
+            share_text = _("%(value)s of attendees (%(level)s interval %(low)s–%(high)s)",
+                           value=cat.attendee_share.text, level=level,
+                           low=_share_text(interval[0]), high=_share_text(interval[1]))
+        else:
+            share_text = _("%(value)s of attendees", value=cat.attendee_share.text)
         groups.append(charts.BarGroup(cat.label, (
-            charts.Bar(attendees, cat.attendee_share.raw,
-                       _("%(value)s of attendees", value=cat.attendee_share.text)
-                       if not cat.attendee_share.suppressed else _("suppressed"),
-                       "s-attendees"),
+            charts.Bar(attendees, cat.attendee_share.raw, share_text, "s-attendees",
+                       interval=interval),
             charts.Bar(population, cat.population_share,
                        _("%(value)s of the population", value=cat.population_text),
                        "reference"),
@@ -519,9 +572,13 @@ def _share_chart(view: DimensionView) -> Markup:
         _("Attendee share beside population share: %(dimension)s", dimension=view.label),
         _("For each category of %(dimension)s, the share of the external attendees whose "
           "category is known, beside the category's share of the population. The table "
-          "below gives the same figures.", dimension=view.label),
+          "below gives the same figures.", dimension=view.label)
+        + " " + _("The line with end ticks over each attendee bar is the range in which the "
+                  "true share lies with %(level)s confidence: where the population share "
+                  "falls outside it, the gap is not chance alone.", level=level),
         [charts.Series(attendees, "s-attendees"), charts.Series(population, "reference")],
-        groups, scale_max=1.0)
+        groups, scale_max=1.0,
+        interval_label=_("%(level)s interval of attendees", level=level))
 
 
 RATIO_SCALE = 2.5
@@ -532,7 +589,8 @@ def _ratio_chart(view: DimensionView, t: Thresholds) -> Markup:
                        cat.ratio.text if cat.ratio.raw is None
                        else f"{cat.ratio.text} · {cat.band_short}", cat.band)
             for cat in view.categories]
-    markers = [charts.Marker(value, format_decimal(value, "#,##0.##"))
+    # Ratios with a decimal always (1.0, 2.0): on a dashboard a whole number is a count.
+    markers = [charts.Marker(value, format_decimal(value, "#,##0.0#"))
                for value in sorted({t.under_representation_alert,
                                     t.under_representation_warning, 1.0,
                                     t.over_representation_warning,
@@ -564,7 +622,8 @@ def _active_chart(view: DimensionView) -> Markup:
           "%(max)s are cut and marked with an arrow. The table below gives the same figures.",
           dimension=view.label, max=format_decimal(RATIO_SCALE)),
         [charts.Series(attendees, "s-attendees"), charts.Series(active, "s-active")],
-        groups, scale_max=RATIO_SCALE, markers=[charts.Marker(1.0, format_decimal(1.0))])
+        groups, scale_max=RATIO_SCALE,
+        markers=[charts.Marker(1.0, format_decimal(1.0, "#,##0.0"))])
 
 
 def _funnel_chart(sessions: Sequence[SessionFunnelView]) -> Markup | None:
@@ -628,8 +687,11 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
     raises. `labels` name dimensions and categories in the reader's language (without, their
     codes are shown)."""
     labels = labels or NO_LABELS
+    # Public values by their names in the reader's language (the reading keeps the French).
+    public_values = {**public_values, **labels.value_names()}
     all_rows = list(rows) + list(extra_rows)
-    cells = suppress(all_rows, k)
+    cells = suppress(all_rows, k, held=[s.id for s in sessions if s.held])
+    hidden = hidden_keys(cells)
     fig = Figures(cells, k)
     session_titles = {s.id: s.title for s in sessions}
 
@@ -759,7 +821,7 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
     pulses = _pulses(fig, rows, sessions, public_values)
 
     names = {"k": k, "sessions": session_titles, "associations": associations,
-             "labels": labels, "values": public_values}
+             "labels": labels, "values": public_values, "hidden": hidden}
     if stored is None:
         shown_flags = flag_views(flags, **names)
     else:

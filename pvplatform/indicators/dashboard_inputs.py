@@ -33,6 +33,7 @@ from pvplatform.indicators.ledger import (
     ledger_flags,
 )
 from pvplatform.indicators.rows import FlagRow, IndicatorRow
+from pvplatform.indicators.suppression import hidden_keys, suppress
 from pvplatform.indicators.thresholds import Thresholds, thresholds_for
 from pvplatform.participation.labels import ProcessLabels
 
@@ -93,3 +94,10 @@ def dashboard_from_inputs(inputs: DashboardInputs, *, k: int, stored: Sequence[A
         thresholds=inputs.thresholds, strata=inputs.strata, public_values=inputs.public_values,
         absences=inputs.absences, associations=associations, stored=stored, outdated=outdated,
         dimensions=inputs.dimensions, labels=labels)
+
+
+def reading_hidden(inputs: DashboardInputs, k: int) -> dict[tuple[str, ...], str]:
+    """The reading's rows and why each is hidden at k (the one suppression rule over all of
+    them): what a flag's message may repeat, wherever it is read."""
+    return hidden_keys(suppress([*inputs.rows, *inputs.extra_rows], k,
+                                held=[s.id for s in inputs.sessions if s.held]))

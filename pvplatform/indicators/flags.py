@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from pvplatform.indicators.engine import (
     check_instant,
@@ -33,8 +34,9 @@ from pvplatform.indicators.messages import (
     plural_phrase,
 )
 from pvplatform.indicators.rows import FlagRow, Group, IndicatorRow, Severity, ratio, round6
+from pvplatform.indicators.suppression import row_key
 from pvplatform.indicators.thresholds import DEFAULTS, Thresholds
-from pvplatform.participation.labels import Term
+from pvplatform.participation.labels import Term, ValueTerm
 
 
 def _group_label(group: Group) -> Phrase:
@@ -43,8 +45,14 @@ def _group_label(group: Group) -> Phrase:
     return phrase("residents and associations")
 
 
-def _value(facts: Facts, code: str) -> str:
-    return facts.value_names.get(code, code)
+def _value(facts: Facts, code: str) -> ValueTerm:
+    # The code is stored; each reader reads the value's name in their own language.
+    return ValueTerm(facts.process_id, code)
+
+
+def _sign_cell(figure: Any) -> tuple[str, ...]:
+    return row_key(IndicatorRow("perception_sign_p", None, 0, group=figure.group,
+                                public_value=figure.public_value))
 
 
 def _percent(value: float) -> str:
@@ -64,10 +72,11 @@ def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                 continue
             keys = {"dimension": dim.dimension, "category": cat.category}
             # Codes in the stored message, labels in each reader's language when it is read.
+            cell = row_key(IndicatorRow("representation_ratio", None, 0, **keys))
             words = {"dimension": Term(facts.process_id, dim.dimension),
                      "category": Term(facts.process_id, dim.dimension, cat.category),
-                     "ratio": Guarded(f"{cat.ratio:.2f}", cat.count),
-                     "count": Count(cat.count),
+                     "ratio": Guarded(f"{cat.ratio:.2f}", cat.count, cell),
+                     "count": Count(cat.count, cell),
                      "expected": f"{expected:.1f}"}
             if cat.count == 0:
                 # Five or more expected and none came: the absence is itself the evidence.
@@ -78,7 +87,8 @@ def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                     "suits it (time, place, childcare, accessibility).", **words), **keys))
             if cat.p_value is None or not cat.p_value < t.alpha:
                 continue  # within what chance alone produces
-            words["evidence"] = evidence(cat.p_value)
+            words["evidence"] = evidence(
+                cat.p_value, row_key(IndicatorRow("representation_p", None, 0, **keys)))
             under = None
             if cat.ratio < t.under_representation_alert:
                 under = Severity.ALERT
@@ -118,7 +128,8 @@ def _session_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                 '%(rate)s of the %(count)s people registered for the session "%(session)s" '
                 "did not come. Ask them why (absence reasons), send reminders before the next "
                 "sessions and check their time, place and access.",
-                rate=_percent(rate), count=Count(session.live_registrations),
+                rate=_percent(rate), count=Count(session.live_registrations, row_key(
+                    IndicatorRow("no_show_rate", None, 0, session_id=session.id))),
                 session=session.title), session_id=session.id))
     value, first_attendees = retention(facts)
     if first_attendees >= t.retention_min_attendees and value is not None:
@@ -132,7 +143,8 @@ def _session_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                 "Only %(rate)s of the %(count)s people at the first session came back to a "
                 "later one. Ask those who left why, report back on what became of their "
                 "contributions, and consider other times, formats or childcare.",
-                rate=_percent(value), count=Count(first_attendees))))
+                rate=_percent(value),
+                count=Count(first_attendees, row_key(IndicatorRow("retention", None, 0))))))
     return flags
 
 
@@ -176,7 +188,7 @@ def _answer_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             "%(num)s proposals published at least %(days)s days ago still have no answer. "
             "Answer them, even briefly, with the reasons and the next steps: silence tells "
             "participants their work was for nothing.",
-            facts.unanswered_long, days=t.unanswered_alert_days)))
+            Count(facts.unanswered_long), days=t.unanswered_alert_days)))
     elif facts.unanswered_recent:
         flags.append(FlagRow("unanswered_proposals", Severity.WARNING, facts.unanswered_recent,
                              plural_phrase(
@@ -184,14 +196,14 @@ def _answer_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             "Answer it, or tell its author when they will get one.",
             "%(num)s proposals published at least %(days)s days ago still have no answer. "
             "Answer them, or tell their authors when they will get one.",
-            facts.unanswered_recent, days=t.unanswered_warning_days)))
+            Count(facts.unanswered_recent), days=t.unanswered_warning_days)))
     unreasoned = facts.rejected - facts.rejected_with_rationale
     if unreasoned > 0:
         flags.append(FlagRow("unreasoned_rejection", Severity.WARNING, unreasoned, plural_phrase(
             "%(num)s rejected proposal has no stated reason. Add the reasons to the rejection "
             "so that its author understands the decision.",
             "%(num)s rejected proposals have no stated reason. Add the reasons to each "
-            "rejection so that their authors understand the decision.", unreasoned)))
+            "rejection so that their authors understand the decision.", Count(unreasoned))))
     return flags
 
 
@@ -224,13 +236,17 @@ def _perception_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
                 "associations (%(evidence)s). Discuss this gap openly with participants and "
                 "check that the process delivers what residents expect of it.",
                 value=_value(facts, code), internal=internal.delta, external=external.delta,
-                evidence=evidence(p_value)), p_value, public_value=code))
+                evidence=evidence(p_value, _sign_cell(
+                    internal if internal.sign_p >= external.sign_p else external))),
+                p_value, public_value=code))
     for f in figures:
         if f.delta is None or f.sign_p is None or not f.sign_p < t.alpha:
             continue
         words = {"value": _value(facts, f.public_value), "delta": -f.delta,
                  "group": _group_label(f.group),
-                 "count": Count(f.n), "evidence": evidence(f.sign_p)}
+                 "count": Count(f.n, row_key(IndicatorRow(
+                     "perception_delta", None, 0, group=f.group, public_value=f.public_value))),
+                 "evidence": evidence(f.sign_p, _sign_cell(f))}
         keys = {"group": f.group, "public_value": f.public_value}
         if f.n >= t.eroding_min_n and f.delta <= t.eroding_delta:
             flags.append(FlagRow("value_eroding", Severity.WARNING, f.delta, phrase(

@@ -15,6 +15,10 @@ definitions (`sets`), in a fixed number of statements:
   registration for it; n the same.
 - `attendee_share` (dimension, category): a_c / A, from the representation_ratio (a_c) and
   dissimilarity (A) rows; n = a_c.
+- `attendee_share_low`, `attendee_share_high` (dimension, category): the bounds of the Wilson
+  95% score interval of a_c successes in A trials (`stats.wilson_interval`), rounded to 6
+  decimals, null when A = 0; n = a_c, as the share's. (Active participants have no share row,
+  only their ratio: no interval for them.)
 
 For a held session, attended = registered - no-shows + walk-ins. `reference_shares` gives the
 normalised population share of each stratum: reference data, not a figure about people. Names
@@ -35,8 +39,9 @@ import sqlalchemy as sa
 from pvplatform.core.sql import binary_order
 from pvplatform.extensions import db
 from pvplatform.indicators.engine import check_instant
-from pvplatform.indicators.rows import IndicatorRow, ratio
+from pvplatform.indicators.rows import IndicatorRow, ratio, round6
 from pvplatform.indicators.sets import ProcessSets
+from pvplatform.indicators.stats import wilson_interval
 from pvplatform.participation.models import Dimension, Stratum
 from pvplatform.sessions.models import Meeting
 
@@ -121,13 +126,23 @@ def session_funnel(process_id: int, as_of: datetime
 
 def attendee_share_rows(rows: list[IndicatorRow]) -> list[IndicatorRow]:
     """a_c / A per stratum, from the engine's representation_ratio (a_c) and dissimilarity (A)
-    rows: no second reading of the database, so the share always matches the ratio beside it."""
+    rows: no second reading of the database, so the share always matches the ratio beside it.
+    Each share is followed by the bounds of its Wilson 95% interval (a_c successes in A
+    trials), with the share's n: they give a_c back roughly, so suppression must hide them
+    exactly when it hides the share, and equal n in parallel partitions makes it do so."""
     known = {r.dimension: r.n for r in rows if r.code == "dissimilarity"}
-    return [
-        IndicatorRow("attendee_share", ratio(r.n, known.get(r.dimension, 0)), r.n,
-                     dimension=r.dimension, category=r.category)
-        for r in rows if r.code == "representation_ratio"
-    ]
+    shares: list[IndicatorRow] = []
+    for r in rows:
+        if r.code != "representation_ratio":
+            continue
+        total = known.get(r.dimension, 0)
+        keys = {"dimension": r.dimension, "category": r.category}
+        interval = wilson_interval(r.n, total)
+        low, high = interval if interval is not None else (None, None)
+        shares.append(IndicatorRow("attendee_share", ratio(r.n, total), r.n, **keys))
+        shares.append(IndicatorRow("attendee_share_low", round6(low), r.n, **keys))
+        shares.append(IndicatorRow("attendee_share_high", round6(high), r.n, **keys))
+    return shares
 
 
 @dataclass(frozen=True)

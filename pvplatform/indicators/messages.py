@@ -9,8 +9,13 @@ language, with counts of people that the suppression rule hides when they are sm
 `phrase` and `plural_phrase` are extraction keywords (Makefile, tests/test_i18n.py), so every
 message id reaches the catalogues. Parameters are numbers, strings, nested phrases (a group's
 label, the evidence sentence), `Count`s (people: "fewer than 5" when between 1 and k-1),
-`Guarded` figures (hidden with the count they would give back) or `Term`s (a dimension or a
-category: stored by its codes, read as its label in the reader's language).
+`Guarded` figures (hidden with the count they would give back), `PValue`s (a test's p, in the
+reader's number format) or `Term`s and `ValueTerm`s (a dimension, a category, a public value:
+stored by their codes, read in the reader's language).
+
+A Count, Guarded or PValue may name the indicator row it repeats (`cell`, a
+`suppression.row_key`): rendered with the reading's hidden rows (`hidden`), it is hidden exactly
+where the dashboard hides that row, so that a message never shows what a table hides.
 """
 
 from __future__ import annotations
@@ -20,29 +25,44 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_babel import gettext, ngettext
+from flask_babel import format_decimal, get_translations, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
-from pvplatform.indicators.suppression import current_k, is_small
-from pvplatform.participation.labels import Term, stored_term
+from pvplatform.indicators.suppression import DERIVED, current_k, is_small
+from pvplatform.participation.labels import Term, ValueTerm, stored_term
 
 _MSGID, _PLURAL, _PARAMS, _COUNT, _GUARDED = "_msgid", "_plural", "_params", "_count", "_guarded"
+_CELL, _P = "_cell", "_p"
+
+Hidden = Mapping[tuple[str, ...], str]  # row_key -> suppression reason ("" when shown)
 
 
 @dataclass(frozen=True)
 class Count:
-    """A number of people: shown as "fewer than k" when it is between 1 and k-1."""
+    """A number of people: shown as "fewer than k" when it is between 1 and k-1, and not shown
+    when the row it repeats (`cell`) is hidden."""
 
     n: int
+    cell: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Guarded:
     """A figure that would give a small count back (a ratio beside an expected count): shown
-    only when that count may be."""
+    only when that count may be, and its row (`cell`) is shown."""
 
     text: str
     n: int
+    cell: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PValue:
+    """A test's p-value, printed with three decimals in the reader's number format; hidden with
+    its row (`cell`), whose count it would give back."""
+
+    p: float
+    cell: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,8 +71,9 @@ class Phrase:
     plural: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
-    def render(self, k: int | None = None) -> str:
-        return render_message(self.id, self.plural, encode_params(self.params), k=k)
+    def render(self, k: int | None = None, hidden: Hidden | None = None) -> str:
+        return render_message(self.id, self.plural, encode_params(self.params), k=k,
+                              hidden=hidden)
 
     def __str__(self) -> str:
         return self.render()
@@ -65,21 +86,27 @@ def phrase(message_id: str, **params: Any) -> Phrase:
     return Phrase(message_id, None, params)
 
 
-def plural_phrase(singular: str, plural: str, num: int, **params: Any) -> Phrase:
+def plural_phrase(singular: str, plural: str, num: int | Count, **params: Any) -> Phrase:
     return Phrase(singular, plural, {**params, "num": num})
 
 
 # ---------------------------------------------------------------- storage
 
 
+def _with_cell(data: dict[str, Any], cell: tuple[str, ...] | None) -> dict[str, Any]:
+    return {**data, _CELL: list(cell)} if cell is not None else data
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, Phrase):
         return value.to_json()
     if isinstance(value, Count):
-        return {_COUNT: int(value.n)}
+        return _with_cell({_COUNT: int(value.n)}, value.cell)
     if isinstance(value, Guarded):
-        return {_GUARDED: value.text, _COUNT: int(value.n)}
-    if isinstance(value, Term):
+        return _with_cell({_GUARDED: value.text, _COUNT: int(value.n)}, value.cell)
+    if isinstance(value, PValue):
+        return _with_cell({_P: float(value.p)}, value.cell)
+    if isinstance(value, Term | ValueTerm):
         return value.to_json()
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -93,34 +120,60 @@ def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: _encode(value) for key, value in (params or {}).items()}
 
 
-def _decode(value: Any, k: int) -> Any:
+def _cell_reason(value: dict[str, Any], hidden: Hidden | None) -> str | None:
+    """The suppression reason of the row a parameter repeats ("" shown); None: no row named.
+    Without the reading's hidden rows, or for a row it lacks, the row counts as hidden."""
+    cell = value.get(_CELL)
+    if not isinstance(cell, list):
+        return None
+    if hidden is None:
+        return "unknown"
+    return hidden.get(tuple(str(part) for part in cell), "missing")
+
+
+def p_words(p: float) -> str:
+    """A p-value with three decimals, in the reader's number format."""
+    return format_decimal(p, "0.000")
+
+
+def _decode(value: Any, k: int, hidden: Hidden | None) -> Any:
     if (term := stored_term(value)) is not None:
         return str(term)
     if isinstance(value, dict):
         if _MSGID in value:
             return render_message(str(value[_MSGID]), value.get(_PLURAL),
-                                  value.get(_PARAMS) or {}, k=k)
+                                  value.get(_PARAMS) or {}, k=k, hidden=hidden)
+        reason = _cell_reason(value, hidden)
         if _GUARDED in value:
             n = int(value.get(_COUNT) or 0)
-            return gettext("not shown") if is_small(n, k) else value[_GUARDED]
+            return gettext("not shown") if is_small(n, k) or reason else value[_GUARDED]
         if _COUNT in value:
             n = int(value[_COUNT])
-            return gettext("fewer than %(k)s", k=k) if is_small(n, k) else n
+            if is_small(n, k):
+                return gettext("fewer than %(k)s", k=k)
+            # A row hidden only for its value (DERIVED) still shows its count.
+            if reason and reason != DERIVED:
+                return gettext("a number not shown")
+            return n
+        if _P in value:
+            return gettext("not shown") if reason else p_words(float(value[_P]))
     return value
 
 
 def render_message(message: str, plural: str | None, params: Mapping[str, Any] | None, *,
-                   k: int | None = None) -> str:
+                   k: int | None = None, hidden: Hidden | None = None) -> str:
     """A stored message in the reader's language. A catalogue entry with wrong placeholders must
-    not break the page: the untranslated text is shown instead."""
+    not break the page: the untranslated text is shown instead. `hidden`: the reading's rows
+    and their suppression reasons, for the parameters that repeat a row."""
     k = current_k() if k is None else k
-    values = {key: _decode(value, k) for key, value in (params or {}).items()}
+    values = {key: _decode(value, k, hidden) for key, value in (params or {}).items()}
     try:
         if plural is not None:
-            num = values.pop("num", 0)
-            if not isinstance(num, int):
-                num = 2  # a hidden count ("fewer than 5") reads as a plural
-            return ngettext(message, plural, num, **values)
+            shown = values.pop("num", 0)
+            # A hidden count ("fewer than 5") reads as a plural, and is printed as it is said.
+            if isinstance(shown, int):
+                return ngettext(message, plural, shown, **values)
+            return get_translations().ngettext(message, plural, 2) % {**values, "num": shown}
         return gettext(message, **values) if values else gettext(message)
     except (KeyError, TypeError, ValueError):
         try:
@@ -135,20 +188,20 @@ def render_message(message: str, plural: str | None, params: Mapping[str, Any] |
 # ---------------------------------------------------------------- evidence
 
 
-def evidence(p_value: float) -> Phrase:
-    """How sure a statistical flag is, in plain words."""
+def evidence(p_value: float, cell: tuple[str, ...] | None = None) -> Phrase:
+    """How sure a statistical flag is, in plain words; `cell`: the p-value's row."""
     if p_value < 0.001:
         return phrase("very unlikely to be chance: p < 0.001")
     if p_value < 0.01:
-        return phrase("very unlikely to be chance: p = %(p)s", p=f"{p_value:.3f}")
-    return phrase("unlikely to be chance: p = %(p)s", p=f"{p_value:.3f}")
+        return phrase("very unlikely to be chance: p = %(p)s", p=PValue(p_value, cell))
+    return phrase("unlikely to be chance: p = %(p)s", p=PValue(p_value, cell))
 
 
 def within_chance(p_value: float | None) -> str:
     """The words shown beside a category whose gap is not beyond chance."""
     if p_value is None:
         return ""
-    return gettext("within chance: p = %(p)s", p=f"{p_value:.3f}")
+    return gettext("within chance: p = %(p)s", p=p_words(p_value))
 
 
 # ---------------------------------------------------------------- titles

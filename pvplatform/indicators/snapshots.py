@@ -7,14 +7,21 @@ imports and paper sheets can change the past, and they move the version.
 
 The data version of a process is the newest refresh request written for it: waiting ones, or
 the newest the worker took into account (kept in the snapshot).
+
+With the live snapshot the worker keeps the overview's trend base: the engine's inputs as of
+the start of the latest held session, against which the key figures show their change. It is
+computed again only when that session changes, when it is missing or of another format, or once
+it is BASE_MAX_AGE old (a change of the past, such as an import, then reaches it): most
+refreshes reuse it, and no page waits for it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +37,7 @@ from pvplatform.indicators.rows import FlagRow, IndicatorRow, Severity
 from pvplatform.indicators.thresholds import Thresholds
 from pvplatform.jobs.models import RefreshRequest
 
-FORMAT = 3  # bumped when the payload's shape changes: older snapshots are then recomputed
+FORMAT = 4  # bumped when the payload's shape changes: older snapshots are then recomputed
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,8 @@ class StoredPhrase:
     plural: str | None
     params: dict[str, Any]
 
-    def render(self, k: int | None = None) -> str:
-        return render_message(self.id, self.plural, self.params, k=k)
+    def render(self, k: int | None = None, hidden: Any = None) -> str:
+        return render_message(self.id, self.plural, self.params, k=k, hidden=hidden)
 
     def __str__(self) -> str:
         return self.render()
@@ -105,15 +112,20 @@ def decode(payload: dict[str, Any]) -> DashboardInputs | None:
 # ---------------------------------------------------------------- the live snapshot
 
 
-def store_snapshot(process_id: int, inputs: DashboardInputs, *, version: int) -> None:
-    """Keeps the worker's inputs as the process's live snapshot (the caller commits)."""
+def store_snapshot(process_id: int, inputs: DashboardInputs, *, version: int,
+                   base: dict[str, Any] | None = None) -> None:
+    """Keeps the worker's inputs as the process's live snapshot, with the overview's trend base
+    (`trend_base_payload`) if any; the caller commits."""
     row = db.session.get(DashboardSnapshot, process_id)
     if row is None:
         row = DashboardSnapshot(process_id=process_id)
         db.session.add(row)
     row.data_version = version
     row.computed_at = inputs.as_of
-    row.payload = encode(inputs)
+    payload = encode(inputs)
+    if base is not None:
+        payload[BASE_KEY] = base
+    row.payload = payload
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,7 @@ class Live:
     inputs: DashboardInputs
     computed_at: datetime
     waiting: bool  # changes made since, not in these figures yet
+    base: dict[str, Any] | None = None  # the stored trend base, decoded only by the overview
 
 
 def live_snapshot(process_id: int) -> Live | None:
@@ -132,7 +145,59 @@ def live_snapshot(process_id: int) -> Live | None:
         return None
     waiting = db.session.scalar(sa.select(sa.exists().where(
         RefreshRequest.process_id == process_id))) or False
-    return Live(inputs, row.computed_at, bool(waiting))
+    return Live(inputs, row.computed_at, bool(waiting), row.payload.get(BASE_KEY))
+
+
+# ---------------------------------------------------------------- the overview's trend base
+
+BASE_KEY = "trend_base"
+# How long the worker keeps a base whose session is still the latest held one. Inputs as of a
+# past instant only change when the past is changed (imports, paper sheets, corrections):
+# recomputing at every refresh would double the worker's cost for what rarely moves, never
+# recomputing would leave such a change out of the trends until the next session.
+BASE_MAX_AGE = timedelta(minutes=10)
+
+
+def trend_session(inputs: DashboardInputs) -> SessionLabel | None:
+    """The latest session held as of the reading's instant (started at or before it): the
+    overview's key figures show their change since its start. None before the first."""
+    held = [s for s in inputs.sessions if s.held]  # in the engine's order: by start
+    return held[-1] if held else None
+
+
+def _answers_for(stored: Mapping[str, Any] | None, session: SessionLabel) -> bool:
+    """The stored base is the one of that session as it now stands (not moved since)."""
+    if not stored or stored.get("session_id") != session.id:
+        return False
+    try:
+        return datetime.fromisoformat(stored["starts_at"]) == session.starts_at
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def trend_base_payload(process_id: int, inputs: DashboardInputs, *, now: datetime,
+                       compute: Callable[[int, datetime], DashboardInputs]
+                       ) -> dict[str, Any] | None:
+    """For the worker: the trend base to store with the live snapshot of `inputs`. The stored
+    one when it still answers (same session and start, same format, younger than
+    BASE_MAX_AGE), else `compute` (one reading of the engine) as of the session's start. None
+    before the first session is held."""
+    session = trend_session(inputs)
+    if session is None:
+        return None
+    row = db.session.get(DashboardSnapshot, process_id)
+    stored = (row.payload or {}).get(BASE_KEY) if row is not None else None
+    if (stored is not None and _answers_for(stored, session)
+            and (stored.get("inputs") or {}).get("format") == FORMAT):
+        try:
+            age = now - datetime.fromisoformat(stored["computed_at"])
+        except (KeyError, TypeError, ValueError):
+            age = BASE_MAX_AGE
+        if age < BASE_MAX_AGE:
+            return dict(stored)
+    return {"session_id": session.id, "starts_at": session.starts_at.isoformat(),
+            "computed_at": now.isoformat(),
+            "inputs": encode(compute(process_id, session.starts_at))}
 
 
 def data_version(process_id: int) -> int:
@@ -202,6 +267,7 @@ class Reading:
     inputs: DashboardInputs
     computed_at: datetime | None  # None: computed for this page view
     waiting: bool = False
+    base: dict[str, Any] | None = None  # the worker's stored trend base (live snapshots)
 
 
 def reading_for(process_id: int, as_of: datetime, *, live: bool) -> Reading:
@@ -213,6 +279,18 @@ def reading_for(process_id: int, as_of: datetime, *, live: bool) -> Reading:
     if refresh_mode() != BACKGROUND:
         return Reading(gather_dashboard_inputs(process_id, as_of), None)
     if live and (snapshot := live_snapshot(process_id)) is not None:
-        return Reading(snapshot.inputs, snapshot.computed_at, snapshot.waiting)
+        return Reading(snapshot.inputs, snapshot.computed_at, snapshot.waiting, snapshot.base)
     # A past instant, or a process the worker has not reached yet.
     return Reading(past_inputs(process_id, as_of, live=live), None)
+
+
+def trend_base(process_id: int, reading: Reading, session: SessionLabel) -> DashboardInputs:
+    """The engine's inputs as of the session's start, for the overview's trends: the base the
+    worker stored with the live snapshot when it is this session's, else that past instant's
+    reading (computed once per data version, like any past instant: a snapshot stored before
+    the worker kept bases, a past instant asked for, or no worker)."""
+    if reading.base is not None and _answers_for(reading.base, session):
+        inputs = decode(reading.base.get("inputs") or {})
+        if inputs is not None:
+            return inputs
+    return reading_for(process_id, session.starts_at, live=False).inputs

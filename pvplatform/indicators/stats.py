@@ -6,10 +6,13 @@
   than by summing terms, so n of 100,000 neither underflows nor costs 100,000 terms.
 - `holm(p_by_code)`: Holm's step-down correction, ties broken by code in plain string order.
 - `sign_test_p(worsened, improved)`: two-sided sign test over the changed pairs.
+- `wilson_interval(successes, trials)`: the Wilson score interval of a share (95% by default),
+  drawn around the dashboard's shares so that a reader sees what lies within chance.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -56,3 +59,33 @@ def sign_test_p(worsened: int, improved: int) -> float | None:
     lower = float(binom.cdf(worsened, m, 0.5))
     upper = float(binom.sf(worsened - 1, m, 0.5))
     return min(1.0, 2 * min(lower, upper))
+
+
+Z_95 = 1.959964  # the standard normal's 97.5th percentile: a two-sided 95% interval
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
+    """The Wilson score interval of the share successes / trials; None when trials is 0.
+
+    With p = successes / trials, n = trials:
+        centre = (p + z²/(2n)) / (1 + z²/n)
+        half   = z / (1 + z²/n) · sqrt(p(1 - p)/n + z²/(4n²))
+        interval = (centre - half, centre + half)
+    (Wilson, 1927, "Probable inference, the law of succession, and statistical inference",
+    JASA 22:209-212; Brown, Cai & DasGupta, 2001, Statistical Science 16:101-133). Unlike the
+    normal approximation p ± z·sqrt(p(1 - p)/n), it stays within [0, 1] and does not shrink to
+    a point at 0 or n successes, which small categories of attendees often have.
+    """
+    if trials <= 0:
+        return None
+    n = float(trials)
+    p = min(max(successes / n, 0.0), 1.0)
+    z2 = z * z
+    denominator = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # At 0 or n successes the bound is 0 or 1 exactly: the formula gives it only up to
+    # rounding error (1 - 1e-16), which would print as "just under 100%".
+    low = 0.0 if p <= 0 else max(0.0, centre - half)
+    high = 1.0 if p >= 1 else min(1.0, centre + half)
+    return low, high

@@ -38,7 +38,12 @@ from pvplatform.errors import InvalidState, NotFound, ValidationFailed
 from pvplatform.extensions import db
 from pvplatform.indicators.autorefresh import queue_mail
 from pvplatform.indicators.flags import compute_flags
-from pvplatform.indicators.messages import encode_params, flag_title, render_message
+from pvplatform.indicators.messages import (
+    Hidden,
+    encode_params,
+    flag_title,
+    render_message,
+)
 from pvplatform.indicators.models import FlagEvent, FlagEventKind, FlagRecord
 from pvplatform.indicators.rows import FlagRow, Severity
 from pvplatform.indicators.thresholds import thresholds_for
@@ -84,9 +89,12 @@ def flag_key(flag: FlagRow | FlagRecord) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
-def render_flag_message(record: FlagRecord, k: int | None = None) -> str:
-    """The record's message in the reader's language, small counts of people hidden at k."""
-    return render_message(record.message, record.message_plural, record.params or {}, k=k)
+def render_flag_message(record: FlagRecord, k: int | None = None,
+                        hidden: Hidden | None = None) -> str:
+    """The record's message in the reader's language, small counts of people hidden at k, and
+    the figures of the rows `hidden` hides (every figure that repeats a row, without it)."""
+    return render_message(record.message, record.message_plural, record.params or {}, k=k,
+                          hidden=hidden)
 
 
 # ---------------------------------------------------------------- stored flags
@@ -131,7 +139,10 @@ def _value(row: FlagRow) -> float | None:
     return float(row.value) if row.value is not None else None
 
 
-def sync_flags(process_id: int, rows: list[FlagRow], *, now: datetime) -> RefreshResult:
+def sync_flags(process_id: int, rows: list[FlagRow], *, now: datetime,
+               hidden: Hidden | None = None) -> RefreshResult:
+    """Stores the flags raised as of `now`; staff hear of new alerts, whose messages leave out
+    the figures of the rows `hidden` hides (all that repeat a row, without it)."""
     result = RefreshResult(process_id)
     active = {(r.code, r.key): r for r in db.session.scalars(
         sa.select(FlagRecord)
@@ -194,7 +205,7 @@ def sync_flags(process_id: int, rows: list[FlagRow], *, now: datetime) -> Refres
         result.cleared.append(record)
 
     if result.alerts:
-        _tell_staff(process_id, result.alerts)
+        _tell_staff(process_id, result.alerts, hidden)
     return result
 
 
@@ -203,7 +214,7 @@ def flags_path(process_id: int) -> str:
     return f"/manage/processes/{process_id}/flags"
 
 
-def _tell_staff(process_id: int, alerts: list[FlagRecord]) -> None:
+def _tell_staff(process_id: int, alerts: list[FlagRecord], hidden: Hidden | None) -> None:
     process = db.session.get(Process, process_id)
     title = process.title if process is not None else str(process_id)
     staff = list(db.session.scalars(
@@ -223,10 +234,11 @@ def _tell_staff(process_id: int, alerts: list[FlagRecord]) -> None:
                   "category": category, "public_value": record.public_value}
         for user in staff:
             notify(user.id, "flag.alert", message, params=params, link=link)
-    _queue_alert_mail(title, staff, alerts, link)
+    _queue_alert_mail(title, staff, alerts, link, hidden)
 
 
-def _queue_alert_mail(title: str, staff: list[User], alerts: list[FlagRecord], link: str) -> None:
+def _queue_alert_mail(title: str, staff: list[User], alerts: list[FlagRecord], link: str,
+                      hidden: Hidden | None) -> None:
     if not has_app_context() or not current_app.config.get("MAIL_SERVER"):
         return
     default_locale = current_app.config.get("BABEL_DEFAULT_LOCALE", "fr")
@@ -237,7 +249,8 @@ def _queue_alert_mail(title: str, staff: list[User], alerts: list[FlagRecord], l
             subject = ngettext("Alert in %(process)s: %(num)s new risk flag",
                                "Alert in %(process)s: %(num)s new risk flags", len(alerts),
                                process=title)
-            parts = [f"{flag_title(r.code)}\n{render_flag_message(r)}" for r in alerts]
+            parts = [f"{flag_title(r.code)}\n{render_flag_message(r, None, hidden)}"
+                     for r in alerts]
             body = "\n\n".join(parts) + "\n\n" + gettext("See the flags: %(link)s",
                                                           link=absolute_url(link))
         queue_mail(db.session(), user.email, subject, body)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -18,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -27,14 +27,17 @@ from pvplatform.core.redirects import safe_next
 from pvplatform.db import utcnow
 from pvplatform.errors import ValidationFailed
 from pvplatform.extensions import db
-from pvplatform.feedback.models import PublicValue
 from pvplatform.indicators import store
 from pvplatform.indicators import thresholds as settings
 from pvplatform.indicators.dashboard import flag_evidence, group_word, p_text
+from pvplatform.indicators.dashboard_inputs import reading_hidden
 from pvplatform.indicators.forms import AcknowledgeForm, ThresholdsForm
 from pvplatform.indicators.messages import flag_title
 from pvplatform.indicators.models import FlagEventKind, FlagRecord
 from pvplatform.indicators.rows import Severity
+from pvplatform.indicators.snapshots import reading_for
+from pvplatform.indicators.store import render_flag_message
+from pvplatform.indicators.suppression import COUNT_FLAGS, dashboard_k, flag_hidden
 from pvplatform.participation.labels import labels_of
 from pvplatform.processes.models import Process
 
@@ -65,7 +68,8 @@ _labels()
 def _template_helpers() -> dict[str, Any]:
     return {"flag_event_labels": EVENT_LABELS, "flag_severity_labels": SEVERITY_LABELS,
             "flag_title": flag_title, "flag_evidence": flag_evidence, "flag_p": p_text,
-            "flag_group": group_word}
+            "flag_group": group_word,
+            "flag_number": lambda value: format_decimal(value, "#,##0.00#")}
 
 
 def _require(allowed: bool) -> None:
@@ -161,15 +165,27 @@ def _flags_page(process: Process, failed: tuple[int, AcknowledgeForm] | None = N
     active = [r for r in records if r.cleared_at is None]
     cleared = [r for r in records if r.cleared_at is not None]
     # Labels, never codes: the flags' dimensions, categories and public values by their names.
-    labels = {
-        "terms": labels_of(process.id),
-        "value_names": dict(db.session.execute(
-            sa.select(PublicValue.code, PublicValue.name)
-            .where(PublicValue.process_id == process.id).order_by(PublicValue.code)).all()),
-    }
+    terms = labels_of(process.id)
+    labels = {"terms": terms, "value_names": terms.value_names()}
+    # The messages leave out what the dashboard hides (the same reading, the same rule).
+    k = dashboard_k(current_app.config)
+    hidden = reading_hidden(reading_for(process.id, utcnow(), live=True).inputs, k)
+
+    def concealed(record: FlagRecord) -> bool:
+        return flag_hidden(record, hidden, k)
+
+    def event_value_shown(record: FlagRecord, value: float | None) -> bool:
+        """A past value that is a count (of proposals, of sessions) is in the message already
+        and, as a bare number, would read as a count of people."""
+        if value is None or concealed(record):
+            return False
+        return record.code not in COUNT_FLAGS | {"absent_invited_association"}
+
     return render_template("indicators/flags.html", process=process, active=active,
                            cleared=cleared, ack_forms=forms, may_acknowledge=may_acknowledge,
-                           labels=labels)
+                           labels=labels, concealed=concealed,
+                           event_value_shown=event_value_shown,
+                           flag_message=lambda r: render_flag_message(r, k, hidden))
 
 
 @bp.get("/manage/processes/<int:process_id>/flags")

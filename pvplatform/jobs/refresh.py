@@ -86,6 +86,15 @@ def compute_inputs(process_id: int, now: datetime) -> Any:
     return gather_dashboard_inputs(process_id, now)
 
 
+def compute_trend_base(process_id: int, at: datetime) -> Any:
+    """The engine's reading as of a past instant (the latest held session's start), for the
+    overview's trends: the same reading as `compute_inputs`, kept apart because it stores no
+    flags and runs far less often (see snapshots.trend_base_payload)."""
+    from pvplatform.indicators.dashboard_inputs import gather_dashboard_inputs
+
+    return gather_dashboard_inputs(process_id, at)
+
+
 def run_pending(process_id: int, *, now: datetime) -> bool:
     """Refreshes the process if changes wait for it (stored flags and the dashboard's snapshot,
     from one reading of the engine); False when nothing waited or the process is gone.
@@ -93,10 +102,17 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
     Two transactions: the engine reads in the first, which takes no lock (votes go on); the
     second takes the process's refresh lock (and SQLite's write lock) only to store the results
     and delete the requests they answer. A run that finds newer results already stored (another
-    worker's) stores nothing."""
+    worker's) stores nothing.
+
+    The overview's trend base (the figures as of the latest held session's start) is read in
+    the first transaction too, reusing the stored one while it still answers: a second reading
+    of the engine only when the session changed or the base aged (snapshots.trend_base_payload).
+    """
+    from pvplatform.indicators.dashboard_inputs import reading_hidden
     from pvplatform.indicators.models import DashboardSnapshot
-    from pvplatform.indicators.snapshots import store_snapshot
+    from pvplatform.indicators.snapshots import store_snapshot, trend_base_payload
     from pvplatform.indicators.store import lock_for_refresh, sync_flags
+    from pvplatform.indicators.suppression import current_k
 
     try:
         if db.session.get(Process, process_id) is None:
@@ -108,14 +124,16 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
             db.session.rollback()
             return False
         inputs = compute_inputs(process_id, now)
+        base = trend_base_payload(process_id, inputs, now=now, compute=compute_trend_base)
         db.session.rollback()
         with writing():
             lock_for_refresh(process_id)
             stored = db.session.scalar(sa.select(DashboardSnapshot.data_version)
                                        .where(DashboardSnapshot.process_id == process_id))
             if stored is None or stored < newest:
-                sync_flags(process_id, list(inputs.flags), now=now)
-                store_snapshot(process_id, inputs, version=newest)
+                sync_flags(process_id, list(inputs.flags), now=now,
+                           hidden=reading_hidden(inputs, current_k()))
+                store_snapshot(process_id, inputs, version=newest, base=base)
             db.session.execute(sa.delete(RefreshRequest).where(
                 RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))
             db.session.commit()

@@ -25,6 +25,7 @@ from pvplatform.participation.models import Dimension, Stratum
 
 _MEMO = "participation_labels"
 TERM = "_term"
+VALUE_TERM = "_value"
 
 
 class Words(NamedTuple):
@@ -51,10 +52,19 @@ def pick(words: Words | None, code: str, locale: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class ProcessLabels:
-    """One process's dimensions (code -> words) and categories ((dimension, code) -> words)."""
+    """One process's dimensions (code -> words), categories ((dimension, code) -> words) and
+    public values (code -> names)."""
 
     dimensions: Mapping[str, Words] = field(default_factory=dict)
     categories: Mapping[tuple[str, str], Words] = field(default_factory=dict)
+    values: Mapping[str, Words] = field(default_factory=dict)
+
+    def value(self, code: str, locale: str | None = None) -> str:
+        return pick(self.values.get(code), code, locale)
+
+    def value_names(self, locale: str | None = None) -> dict[str, str]:
+        """Every public value's name in the reader's language, by code."""
+        return {code: pick(words, code, locale) for code, words in self.values.items()}
 
     def dimension(self, code: str, locale: str | None = None) -> str:
         return pick(self.dimensions.get(code), code, locale)
@@ -74,8 +84,10 @@ NO_LABELS = ProcessLabels()
 
 
 def _load(process_ids: list[int]) -> dict[int, ProcessLabels]:
-    found: dict[int, tuple[dict[str, Words], dict[tuple[str, str], Words]]] = {
-        pid: ({}, {}) for pid in process_ids}
+    from pvplatform.feedback.models import PublicValue
+
+    found: dict[int, tuple[dict[str, Words], dict[tuple[str, str], Words],
+                           dict[str, Words]]] = {pid: ({}, {}, {}) for pid in process_ids}
     rows = db.session.execute(sa.union_all(
         sa.select(sa.literal("d"), Dimension.process_id, Dimension.code, sa.literal(""),
                   Dimension.label, Dimension.label_en)
@@ -83,15 +95,20 @@ def _load(process_ids: list[int]) -> dict[int, ProcessLabels]:
         sa.select(sa.literal("c"), Stratum.process_id, Stratum.dimension, Stratum.category,
                   Stratum.label, Stratum.label_en)
         .where(Stratum.process_id.in_(process_ids)),
+        sa.select(sa.literal("v"), PublicValue.process_id, PublicValue.code, sa.literal(""),
+                  PublicValue.name, PublicValue.name_en)
+        .where(PublicValue.process_id.in_(process_ids)),
     ))
     for kind, pid, code, category, label, label_en in rows:
-        dimensions, categories = found[pid]
+        dimensions, categories, values = found[pid]
         words = Words(label or None, label_en or None)
         if kind == "d":
             dimensions[code] = words
+        elif kind == "v":
+            values[code] = words
         else:
             categories[(code, category)] = words
-    return {pid: ProcessLabels(d, c) for pid, (d, c) in found.items()}
+    return {pid: ProcessLabels(d, c, v) for pid, (d, c, v) in found.items()}
 
 
 def _memo() -> dict[int, ProcessLabels]:
@@ -161,8 +178,30 @@ class Term:
         return labels_of(self.process_id).term(self.dimension, self.category)
 
 
-def stored_term(value: Any) -> Term | None:
-    """The term a stored parameter holds (`Term.to_json`), None for anything else."""
+@dataclass(frozen=True)
+class ValueTerm:
+    """A public value of a process's catalogue in a stored message: its code, read as its name
+    in the reader's language."""
+
+    process_id: int
+    code: str
+
+    def to_json(self) -> dict[str, list[Any]]:
+        return {VALUE_TERM: [self.process_id, self.code]}
+
+    def __str__(self) -> str:
+        return labels_of(self.process_id).value(self.code)
+
+
+def stored_term(value: Any) -> Term | ValueTerm | None:
+    """The term a stored parameter holds (`Term.to_json`, `ValueTerm.to_json`), None for
+    anything else."""
+    if isinstance(value, dict) and set(value) == {VALUE_TERM}:
+        parts = value[VALUE_TERM]
+        if (isinstance(parts, list) and len(parts) == 2 and isinstance(parts[0], int)
+                and isinstance(parts[1], str)):
+            return ValueTerm(parts[0], parts[1])
+        return None
     if not isinstance(value, dict) or set(value) != {TERM}:
         return None
     parts = value[TERM]
