@@ -104,7 +104,7 @@ def test_statements_do_not_grow_with_the_data(app, client, db, factory, backgrou
         return len(seen)
 
     client.get(f"/manage/processes/{small.id}/dashboard")  # warm up
-    for page in ("", "/funnel", "/voice", "/all"):
+    for page in ("", *(f"/{family}" for family in FAMILIES), "/all"):
         assert statements(f"/manage/processes/{small.id}/dashboard{page}") == statements(
             f"/manage/processes/{large.id}/dashboard{page}"), page
     # The overview's changes since the session come with the worker's snapshot: no statement.
