@@ -348,3 +348,55 @@ def test_ledger_lists_are_paginated(client, large, which):
         assert "Page 2 of" in second
         assert table_rows(second) == min(count - ledger_views.PER_PAGE, ledger_views.PER_PAGE)
         assert second.split("<tbody>")[1] != listed.split("<tbody>")[1]
+
+
+def test_a_list_in_page_order_is_the_list_statements_order(db, large):
+    """A page is a slice of the ordered ids: the same rows, in the same order, as the list."""
+    now = utcnow()
+    for meeting_id in (None, large["first"]):
+        for which in ledger_services._lists_for(meeting_id):
+            ids = list(db.session.scalars(ledger_services.ordered_ids_statement(
+                which, large["process"], now, meeting_id)))
+            rows = db.session.scalars(ledger_services.list_statement(
+                which, large["process"], now, meeting_id)).unique().all()
+            assert ids == [row.id for row in rows], which
+            page = db.session.scalars(ledger_services.list_rows(which, ids[50:100])).unique()
+            assert [row.id for row in page] == ids[50:100], which
+
+
+def test_the_lists_are_scanned_once_per_reading(client, db, large, background):
+    """With the worker's stored figures, the tabs and pages of a list are computed once for
+    that reading: another visit, or the next page, reads ids kept in memory; a change to the
+    process brings a new reading, and the lists follow it."""
+    from pvplatform.jobs.refresh import run_pending
+    from pvplatform.ledger import list_pages
+
+    list_pages.COUNTS.clear()
+    list_pages.IDS.clear()
+    process = large["process"]
+    url = f"/manage/processes/{process}/ledger?list={LedgerList.WALK_INS.value}"
+    from pvplatform.indicators.autorefresh import mark_dirty
+
+    mark_dirty(process)
+    db.session.commit()
+    run_pending(process, now=utcnow())
+    with statements(db) as first:
+        before = text(client.get(url))
+    with statements(db) as again:
+        assert text(client.get(url)) == before
+    with statements(db) as second_page:
+        client.get(url + "&page=2")
+    assert len(again) < len(first) and len(second_page) == len(again)
+    # No anti-join of the attendances with the registrations: the walk-ins are not searched again.
+    assert not any("registrations" in s for s in again + second_page)
+
+    count = int(re.search(r'aria-current="page">[^<]*<span class="ledger-count">\((\d+)\)',
+                          section(before, "ledger-list")).group(1))
+    walk_in = large["people"][LARGE - 3]  # not registered, did not come today
+    db.session.add(Attendance(meeting_id=large["today"], participant_id=walk_in,
+                              mode=AttendanceMode.IN_PERSON, walk_in=True,
+                              checked_in_at=utcnow()))
+    db.session.commit()
+    run_pending(process, now=utcnow())
+    after = section(text(client.get(url)), "ledger-list")
+    assert re.search(rf'<span class="ledger-count">\({count + 1}\)', after)

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
@@ -36,6 +36,8 @@ from pvplatform.indicators.models import DashboardSnapshot
 from pvplatform.indicators.rows import FlagRow, IndicatorRow, Severity
 from pvplatform.indicators.thresholds import Thresholds
 from pvplatform.jobs.models import RefreshRequest
+
+T = TypeVar("T")
 
 FORMAT = 4  # bumped when the payload's shape changes: older snapshots are then recomputed
 
@@ -212,23 +214,24 @@ def data_version(process_id: int) -> int:
 # ---------------------------------------------------------------- past instants
 
 
-class _Memo:
-    """A small least-recently-used memory of past instants' inputs, per (process, instant,
-    data version): a new version makes the older entries unreachable, and they age out."""
+class Memo(Generic[T]):
+    """A small least-recently-used memory of what was computed for a key that names its data
+    version (past instants' inputs, the ledger's lists): a new version makes the older entries
+    unreachable, and they age out."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self.entries: OrderedDict[tuple[Any, ...], DashboardInputs] = OrderedDict()
+        self.entries: OrderedDict[tuple[Any, ...], T] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> DashboardInputs | None:
+    def get(self, key: tuple[Any, ...]) -> T | None:
         with self.lock:
             value = self.entries.get(key)
             if value is not None:
                 self.entries.move_to_end(key)
             return value
 
-    def put(self, key: tuple[Any, ...], value: DashboardInputs) -> None:
+    def put(self, key: tuple[Any, ...], value: T) -> None:
         with self.lock:
             self.entries[key] = value
             self.entries.move_to_end(key)
@@ -240,7 +243,7 @@ class _Memo:
             self.entries.clear()
 
 
-PAST = _Memo()
+PAST: Memo[DashboardInputs] = Memo()
 
 
 LIVE = "live"

@@ -204,26 +204,34 @@ def no_shows_statement(process_id: int, as_of: datetime,
     return _people_of(Registration, no_shows_keys(process_id, as_of, meeting_id))
 
 
-def walk_ins_statement(process_id: int, as_of: datetime,
-                       meeting_id: int | None = None) -> sa.Select:
+def _walk_ins_rows(keys: Any) -> sa.Select:
     stmt = (
         sa.select(Attendance)
         .join(Attendance.meeting)
         .options(contains_eager(Attendance.meeting))
-        .where(Attendance.id.in_(walk_ins_keys(process_id, as_of, meeting_id)))
+        .where(Attendance.id.in_(keys))
         .order_by(Meeting.starts_at, Meeting.id, Attendance.checked_in_at, Attendance.id)
     )
     return _with_people(stmt, Attendance.participant)
 
 
-def dropped_out_statement(process_id: int, as_of: datetime) -> sa.Select:
+def walk_ins_statement(process_id: int, as_of: datetime,
+                       meeting_id: int | None = None) -> sa.Select:
+    return _walk_ins_rows(walk_ins_keys(process_id, as_of, meeting_id))
+
+
+def _dropped_out_rows(keys: Any) -> sa.Select:
     return (
         sa.select(Participant)
         .outerjoin(Participant.user)
         .options(contains_eager(Participant.user))
-        .where(Participant.id.in_(dropped_out_keys(process_id, as_of)))
+        .where(Participant.id.in_(keys))
         .order_by(Participant.id)
     )
+
+
+def dropped_out_statement(process_id: int, as_of: datetime) -> sa.Select:
+    return _dropped_out_rows(dropped_out_keys(process_id, as_of))
 
 
 def last_attended(process_id: int, as_of: datetime,
@@ -239,16 +247,20 @@ def last_attended(process_id: int, as_of: datetime,
     return {pid: titles.get(int(k), "") for pid, k in rows}
 
 
-def absent_associations_statement(process_id: int, as_of: datetime,
-                                  meeting_id: int | None = None) -> sa.Select:
+def _absent_associations_rows(keys: Any) -> sa.Select:
     return (
         sa.select(Invitation)
         .join(Invitation.meeting)
         .join(Invitation.association)
         .options(contains_eager(Invitation.meeting), contains_eager(Invitation.association))
-        .where(Invitation.id.in_(absent_associations_keys(process_id, as_of, meeting_id)))
+        .where(Invitation.id.in_(keys))
         .order_by(Meeting.starts_at, Meeting.id, Association.name, Association.id)
     )
+
+
+def absent_associations_statement(process_id: int, as_of: datetime,
+                                  meeting_id: int | None = None) -> sa.Select:
+    return _absent_associations_rows(absent_associations_keys(process_id, as_of, meeting_id))
 
 
 def _lists_for(meeting_id: int | None) -> list[LedgerList]:
@@ -286,6 +298,43 @@ def list_statement(which: LedgerList, process_id: int, as_of: datetime,
     if which == LedgerList.DROPPED_OUT:
         return dropped_out_statement(process_id, as_of)
     return _STATEMENTS[which](process_id, as_of, meeting_id)
+
+
+_ROWS = {
+    LedgerList.INVITED_NOT_REGISTERED: lambda keys: _people_of(Invitation, keys),
+    LedgerList.NO_SHOWS: lambda keys: _people_of(Registration, keys),
+    LedgerList.WALK_INS: _walk_ins_rows,
+    LedgerList.ABSENT_ASSOCIATIONS: _absent_associations_rows,
+    LedgerList.DROPPED_OUT: _dropped_out_rows,
+}
+
+
+def list_rows(which: LedgerList, ids: Sequence[int]) -> sa.Select:
+    """The rows of a list with these ids (one page of it), in the list's order."""
+    return _ROWS[which](list(ids))
+
+
+def ordered_ids_statement(which: LedgerList, process_id: int, as_of: datetime,
+                          meeting_id: int | None = None) -> sa.Select:
+    """The ids of a list in the order its page shows them (the order of `list_statement`),
+    without loading the rows: a page is then a slice of them."""
+    keys = list_keys(which, process_id, as_of, meeting_id)
+    if which == LedgerList.DROPPED_OUT:
+        return sa.select(Participant.id).where(Participant.id.in_(keys)).order_by(Participant.id)
+    if which == LedgerList.WALK_INS:
+        return (sa.select(Attendance.id).join(Meeting, Meeting.id == Attendance.meeting_id)
+                .where(Attendance.id.in_(keys))
+                .order_by(Meeting.starts_at, Meeting.id, Attendance.checked_in_at,
+                          Attendance.id))
+    if which == LedgerList.ABSENT_ASSOCIATIONS:
+        return (sa.select(Invitation.id).join(Meeting, Meeting.id == Invitation.meeting_id)
+                .join(Association, Association.id == Invitation.association_id)
+                .where(Invitation.id.in_(keys))
+                .order_by(Meeting.starts_at, Meeting.id, Association.name, Association.id))
+    model = Invitation if which == LedgerList.INVITED_NOT_REGISTERED else Registration
+    return (sa.select(model.id).join(Meeting, Meeting.id == model.meeting_id)
+            .where(model.id.in_(keys))
+            .order_by(Meeting.starts_at, Meeting.id, model.participant_id))
 
 
 def list_counts(process_id: int, as_of: datetime, meeting_id: int | None = None

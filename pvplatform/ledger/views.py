@@ -16,12 +16,12 @@ from pvplatform.auth.models import User
 from pvplatform.core.base_url import external_url
 from pvplatform.core.lookup import get_or_404
 from pvplatform.core.mail import mail_enabled, send_mail
-from pvplatform.core.pagination import paginate
 from pvplatform.db import utcnow
 from pvplatform.errors import DomainError
 from pvplatform.extensions import db
-from pvplatform.indicators.snapshots import reading_for
-from pvplatform.ledger import services
+from pvplatform.indicators.autorefresh import BACKGROUND, refresh_mode
+from pvplatform.indicators.snapshots import Reading, reading_for
+from pvplatform.ledger import list_pages, services
 from pvplatform.ledger.forms import (
     REASON_CHOICES,
     REASON_LABELS,
@@ -61,11 +61,17 @@ def _chosen_list(allowed: tuple[LedgerList, ...]) -> LedgerList:
     return next((w for w in allowed if w.value == raw), allowed[0])
 
 
-def _page(which: LedgerList, counts: dict[LedgerList, int], process_id: int, now,
-          meeting_id: int | None = None):
-    # The tab already counted the list: counting it again for the pager would double the cost.
-    stmt = services.list_statement(which, process_id, now, meeting_id)
-    return paginate(stmt, per_page=PER_PAGE, total=counts[which])
+def _lists(reading: Reading, process_id: int, meeting_id: int | None, allowed):
+    """(chosen list, every tab's count, the page shown), at the instant of the figures beside
+    them, kept for the next views while the data does not change (list_pages)."""
+    which = _chosen_list(allowed)
+    # With a worker, the instant of the figures stays until the data changes (a stored
+    # snapshot, or the present computed once per data version): the lists are kept with it.
+    as_of, keep = reading.inputs.as_of, refresh_mode() == BACKGROUND
+    counts = list_pages.list_counts(process_id, as_of, meeting_id, keep=keep)
+    page = list_pages.list_page(which, process_id, as_of, meeting_id, per_page=PER_PAGE,
+                                keep=keep)
+    return which, counts, page
 
 
 # ---------------------------------------------------------------- staff: ledger pages
@@ -79,12 +85,11 @@ def process_ledger(process_id: int):
     now = utcnow()
     reading = reading_for(process.id, now, live=True)
     figures = reading.inputs.ledger(process.id)
-    which = _chosen_list(PROCESS_LISTS)
-    counts = services.list_counts(process.id, now)
-    page = _page(which, counts, process.id, now)
+    which, counts, page = _lists(reading, process.id, None, PROCESS_LISTS)
     last = {}
     if which == LedgerList.DROPPED_OUT:
-        last = services.last_attended(process.id, now, [p.id for p in page.items])
+        last = services.last_attended(process.id, reading.inputs.as_of,
+                                      [p.id for p in page.items])
     return render_template(
         "ledger/process.html", process=process, figures=figures, which=which,
         lists=PROCESS_LISTS, counts=counts, page=page, last_attended=last,
@@ -104,8 +109,7 @@ def _render_session(meeting: Meeting, status: int = 200, error: str | None = Non
     now = utcnow()
     reading = reading_for(meeting.process_id, now, live=True)
     figures = reading.inputs.ledger(meeting.process_id)
-    which = _chosen_list(SESSION_LISTS)
-    counts = services.list_counts(meeting.process_id, now, meeting.id)
+    which, counts, page = _lists(reading, meeting.process_id, meeting.id, SESSION_LISTS)
     summary = services.reason_summary(meeting.process_id)
     return render_template(
         "ledger/session.html", meeting=meeting, process=meeting.process,
@@ -113,7 +117,7 @@ def _render_session(meeting: Meeting, status: int = 200, error: str | None = Non
         held=meeting.starts_at <= now,
         over=(meeting.ends_at or meeting.starts_at) <= now,
         which=which, lists=SESSION_LISTS,
-        counts=counts, page=_page(which, counts, meeting.process_id, now, meeting.id),
+        counts=counts, page=page,
         summary=summary, requests_sent=summary.requests.get(meeting.id, 0),
         reason_short=REASON_SHORT, send_form=SendRequestsForm(formdata=None), error=error,
         computed_at=reading.computed_at, waiting=reading.waiting,
