@@ -491,7 +491,7 @@ def _share_text(value: float | None) -> str:
 
 def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tuple[str, str],
                 StratumInfo], t: Thresholds, dimensions_info: Mapping[str, DimensionInfo],
-                labels: ProcessLabels) -> list[DimensionView]:
+                labels: ProcessLabels, draw_charts: bool = True) -> list[DimensionView]:
     dimensions = []
     names = sorted({r.dimension for r in rows if r.code == "known_share"})
     for dimension in names:
@@ -532,7 +532,7 @@ def _dimensions(fig: Figures, rows: Sequence[IndicatorRow], strata: Mapping[tupl
             active_known_share=fig.get("active_known_share", PERCENT, dimension=dimension),
             active_dissimilarity=fig.get("active_dissimilarity", INDEX, dimension=dimension),
         )
-        if categories:
+        if categories and draw_charts:
             view.share_chart = _share_chart(view)
             view.ratio_chart = _ratio_chart(view, t)
             view.active_chart = _active_chart(view)
@@ -680,7 +680,8 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
                     stored: Sequence[Any] | None = None,
                     outdated: Sequence[Any] = (),
                     dimensions: Mapping[str, DimensionInfo] | None = None,
-                    labels: ProcessLabels | None = None) -> Dashboard:
+                    labels: ProcessLabels | None = None,
+                    draw_charts: bool = True) -> Dashboard:
     """`flags` are the engine's flags for the same instant as the rows. `stored`, when given,
     are the stored active flags the engine still raises (shown with their history and
     acknowledgement instead of their computed twin); `outdated` the stored ones it no longer
@@ -749,7 +750,7 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
     # No share without a second of speech: a suppressed share rests on a few seconds of it.
     speaking_recorded = any(f.suppressed or f.raw is not None
                             for f in (speaking["internal"], speaking["external"]))
-    voice_chart = _rates_chart(
+    voice_chart = None if not draw_charts else _rates_chart(
         "chart-voice", _("Equality of voice"),
         _("Share of all proposals and comments written by the most active tenth of "
           "contributors, and by managers and elected officials, and share of the speaking "
@@ -773,7 +774,7 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
         "oldest_unanswered_days": fig.get("oldest_unanswered_days", DAYS),
         "reasoned_rejection_rate": fig.get("reasoned_rejection_rate", PERCENT),
     }
-    responsiveness_chart = _rates_chart(
+    responsiveness_chart = None if not draw_charts else _rates_chart(
         "chart-responsiveness", _("Responsiveness"),
         _("Share of proposals answered, of proposals answered within 30 days, and of "
           "rejections that state their reasons. The table below gives the same figures."),
@@ -834,8 +835,9 @@ def build_dashboard(*, as_of: datetime, k: int, rows: Sequence[IndicatorRow],
     dashboard = Dashboard(
         as_of=as_of, k=max(k, MIN_K),
         flags=shown_flags,
-        sessions=funnel, funnel_chart=_funnel_chart(held), pooled=pooled,
-        dimensions=_dimensions(fig, rows, strata, thresholds, dimensions or {}, labels),
+        sessions=funnel, funnel_chart=_funnel_chart(held) if draw_charts else None, pooled=pooled,
+        dimensions=_dimensions(fig, rows, strata, thresholds, dimensions or {}, labels,
+                               draw_charts),
         non_participation=non_participation, attrition=attrition, absences=absence_views,
         voice=voice, voice_chart=voice_chart, online=online, speaking=speaking,
         speaking_recorded=speaking_recorded,

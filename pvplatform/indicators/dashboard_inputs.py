@@ -80,7 +80,8 @@ def gather_dashboard_inputs(process_id: int, as_of: datetime) -> DashboardInputs
 
 def dashboard_from_inputs(inputs: DashboardInputs, *, k: int, stored: Sequence[Any] | None = None,
                           outdated: Sequence[Any] = (),
-                          labels: ProcessLabels | None = None) -> Dashboard:
+                          labels: ProcessLabels | None = None,
+                          draw_charts: bool = True) -> Dashboard:
     """The dashboard's sections at k. `stored`/`outdated`: staff's stored flags (see
     `build_dashboard`); None shows the flags computed for the instant. `labels`: the process's
     dimensions and categories in words (their codes without)."""
@@ -93,7 +94,7 @@ def dashboard_from_inputs(inputs: DashboardInputs, *, k: int, stored: Sequence[A
         sessions=inputs.sessions, flags=inputs.flags,
         thresholds=inputs.thresholds, strata=inputs.strata, public_values=inputs.public_values,
         absences=inputs.absences, associations=associations, stored=stored, outdated=outdated,
-        dimensions=inputs.dimensions, labels=labels)
+        dimensions=inputs.dimensions, labels=labels, draw_charts=draw_charts)
 
 
 def reading_hidden(inputs: DashboardInputs, k: int) -> dict[tuple[str, ...], str]:

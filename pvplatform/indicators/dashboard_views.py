@@ -60,7 +60,9 @@ def _page(process_id: int, *, trends: bool = False) -> dict[str, Any] | Response
         raised = {(f.code, store.flag_key(f)) for f in inputs.flags}
         stored = [r for r in records if (r.code, r.key) in raised]
         outdated = [r for r in records if (r.code, r.key) not in raised]
-    view = dashboard_from_inputs(inputs, k=k, stored=stored, outdated=outdated, labels=labels)
+    # The overview (trends) draws no chart: its figures lead to the families' pages.
+    view = dashboard_from_inputs(inputs, k=k, stored=stored, outdated=outdated, labels=labels,
+                                 draw_charts=not trends)
 
     context: dict[str, Any] = {}
     if trends:
@@ -68,7 +70,7 @@ def _page(process_id: int, *, trends: bool = False) -> dict[str, Any] | Response
         # only takes the differences.
         since = trend_session(inputs)
         base = None if since is None else dashboard_from_inputs(
-            trend_base(process.id, reading, since), k=k, labels=labels)
+            trend_base(process.id, reading, since), k=k, labels=labels, draw_charts=False)
         context["overview"] = build_overview(view, base, since)
 
     forms = {}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pvplatform.indicators.rows import Group
+from pvplatform.indicators.rows import Group, IndicatorRow
 
 MIN_K = 3  # the contract's floor: a smaller k would make suppression meaningless
 DEFAULT_DASHBOARD_K = 5
@@ -96,6 +96,10 @@ def _text(value: Any) -> str:
 
 def row_key(row: Any) -> tuple[str, ...]:
     """A row's identity: code, dimension, category, group, public value, session (as text)."""
+    if type(row) is IndicatorRow:  # the dashboard's rows, a few hundred per view: no lookups
+        session = row.session_id
+        return (row.code, row.dimension or "", row.category or "", str(row.group or ""),
+                row.public_value or "", "" if session is None or session == "" else str(session))
     return tuple(_text(get_field(row, k)) for k in
                  ("code", "dimension", "category", "group", "public_value", "session_id"))
 
