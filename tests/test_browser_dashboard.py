@@ -39,8 +39,8 @@ def _scroll_width(page) -> int:
 @pytest.mark.parametrize("locale", ("fr-FR", "en-GB"))
 def test_the_overview_fits_one_screen_and_every_page_passes_axe(demo, locale):
     """One visit per language: the overview fits 1280×1000; then every dashboard page (the
-    overview, each family, all of them) at 1280 and at 375 px, axe-clean, without sideways
-    scrolling on the phone."""
+    overview, each family, all of them, the dashboards menu's page and the flags page) at 1280
+    and at 375 px, axe-clean, without sideways scrolling on the phone."""
     process_id, tour = demo
     _ = translator(locale[:2])
     # The demo's staff account reads French: English through the language switch.
@@ -65,6 +65,8 @@ def test_the_overview_fits_one_screen_and_every_page_passes_axe(demo, locale):
     paths = families.get_by_role("link").evaluate_all(
         "links => links.map(a => a.getAttribute('href'))")
     assert len(paths) == 9 and paths[0] == f"/manage/processes/{process_id}/dashboard"
+    # And the two pages around it: the menu's list of dashboards and the flags in full.
+    paths += ["/manage/dashboards", f"/manage/processes/{process_id}/flags"]
     # Every page is checked before failing, so that one run lists all that is wrong.
     problems = []
     for width, height in ((1280, 1000), (375, 812)):
