@@ -299,6 +299,32 @@ def test_alert_notifies_staff_and_admins_only(db, factory):
     assert "Agenda" in text and "answer" in text
 
 
+def test_an_alert_names_its_public_value_in_the_readers_language(app, db, factory):
+    """A notification stores the value's code and reads its name, in French or in English."""
+    from flask_babel import force_locale
+
+    from pvplatform.feedback.models import PublicValue
+    from pvplatform.indicators.messages import phrase
+    from pvplatform.indicators.rows import FlagRow, Severity
+
+    staff = factory.user(Role.STAFF)
+    process = factory.process(title="Agenda")
+    db.session.add(PublicValue(process_id=process.id, code="confiance_inst",
+                               name="Confiance dans les institutions",
+                               name_en="Trust in institutions"))
+    db.session.commit()
+    flag = FlagRow("value_duality", Severity.ALERT, 1.0, phrase("Duality."), 0.01,
+                   public_value="confiance_inst")
+    store.sync_flags(process.id, [flag], now=utcnow())
+    db.session.commit()
+    note = db.session.scalar(sa.select(Notification).where(Notification.user_id == staff.id))
+    with app.test_request_context(), force_locale("en"):
+        assert "Trust in institutions" in render_message(note.message, note.params)
+    with app.test_request_context(), force_locale("fr"):
+        text = render_message(note.message, note.params)
+        assert "Confiance dans les institutions" in text and "confiance_inst" not in text
+
+
 def test_warning_does_not_notify(db, factory):
     factory.user(Role.STAFF)
     process = factory.process()

@@ -49,7 +49,7 @@ from pvplatform.indicators.rows import FlagRow, Severity
 from pvplatform.indicators.thresholds import thresholds_for
 from pvplatform.moderation.audit import record_audit
 from pvplatform.notifications.services import N_, notify
-from pvplatform.participation.labels import Term
+from pvplatform.participation.labels import Term, ValueTerm
 from pvplatform.processes.models import Process
 
 log = logging.getLogger(__name__)
@@ -230,8 +230,10 @@ def _tell_staff(process_id: int, alerts: list[FlagRecord], hidden: Hidden | None
                      else record.dimension)
         category = (Term(process_id, record.dimension, record.category).to_json()
                     if record.dimension and record.category else record.category)
+        value = (ValueTerm(process_id, record.public_value).to_json() if record.public_value
+                 else record.public_value)
         params = {"process": title, "code": record.code, "dimension": dimension,
-                  "category": category, "public_value": record.public_value}
+                  "category": category, "public_value": value}
         for user in staff:
             notify(user.id, "flag.alert", message, params=params, link=link)
     _queue_alert_mail(title, staff, alerts, link, hidden)
