@@ -93,8 +93,10 @@ STANDALONE = re.compile(r"(?<![\d.,])(\d+)(?![\d]|[.,]\d|\s?%)")
 
 
 def small_numbers(text: str, k: int) -> list[str]:
-    # Thousands separators (a space, a no-break or narrow no-break space, a comma) join digits.
-    text = re.sub(r"(?<=\d)[\s\u00a0\u202f,](?=\d{3}\b)", "", text)
+    # Thousands separators (a space, a no-break or narrow no-break space, a comma) join the
+    # groups of a number that does not start with 0 (0,001 is a decimal).
+    text = re.sub(r"\b[1-9]\d{0,2}(?:[\s\u00a0\u202f,]\d{3})+\b",
+                  lambda m: re.sub(r"[\s\u00a0\u202f,]", "", m.group(0)), text)
     for pattern in NOT_COUNTS:
         text = pattern.sub(" ", text)
     found = []
@@ -161,6 +163,7 @@ def test_the_checker_finds_a_small_count():
     assert small_numbers("Inscrits : 4 (n = 4)", K)
     assert small_numbers('<text x="3">Jeunes : 3</text>', K)
     assert not small_numbers("moins de 5 · 1 000 habitants · 4,2 % · 0,42 · 3 déc. 2026", K)
+    assert not small_numbers("p < 0,001 · 12 345 · 0,30", K)
     assert not small_numbers("Dec 3, 2026, 4:05 PM · 12 · 4.5", K)
 
 
@@ -204,3 +207,25 @@ def test_a_figure_is_hidden_everywhere_or_nowhere(app, process):
         renter_flag = next(f for f in d.flags
                            if f.code == "under_representation" and "renter" in f.message.lower())
         assert f"{renter.attendees.n_text} came" in renter_flag.message
+
+
+def test_alert_e_mails_hide_what_the_dashboard_hides(app, db, factory, tmp_path, monkeypatch):
+    """The alerts' e-mails, sent when the import raises them, read the figures like the
+    dashboard: a shown count is printed, one hidden to protect another is not."""
+    from pvplatform.core import mail
+
+    sent: list[str] = []
+    monkeypatch.setattr(mail, "send_mail", lambda to, subject, body: sent.append(body) or True)
+    factory.user("staff", name="Agente de la mairie")
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "smtp.example.org")
+    import_package(boundary_package(tmp_path / "package"), now=utcnow())
+    db.session.commit()
+    assert sent
+    body = sent[0]
+    # The staff account reads French (the site's language): decimals with a comma.
+    externals = "sous-représentée parmi les participant·es externes\xa0:"
+    assert (f"«\xa0renter\xa0» (home) est {externals} 6 sont venu·es alors qu'on en attendait "
+            "20,0 (ratio 0,30") in body
+    assert f"«\xa0adult\xa0» (age) est {externals} un nombre non affiché sont venu·es" in body
+    assert "p = non affiché" in body and "p < 0,001" in body
+    assert not small_numbers(body.split("/manage/")[0], K)

@@ -28,6 +28,7 @@ from pvplatform.indicators.facts import Facts, association_absences, gather
 from pvplatform.indicators.messages import (
     Count,
     Guarded,
+    Number,
     Phrase,
     evidence,
     phrase,
@@ -75,9 +76,9 @@ def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             cell = row_key(IndicatorRow("representation_ratio", None, 0, **keys))
             words = {"dimension": Term(facts.process_id, dim.dimension),
                      "category": Term(facts.process_id, dim.dimension, cat.category),
-                     "ratio": Guarded(f"{cat.ratio:.2f}", cat.count, cell),
+                     "ratio": Guarded(cat.ratio, cat.count, cell),
                      "count": Count(cat.count, cell),
-                     "expected": f"{expected:.1f}"}
+                     "expected": Number(expected)}
             if cat.count == 0:
                 # Five or more expected and none came: the absence is itself the evidence.
                 flags.append(FlagRow("stratum_not_reached", Severity.ALERT, expected, phrase(

@@ -32,7 +32,7 @@ from pvplatform.indicators.suppression import DERIVED, current_k, is_small
 from pvplatform.participation.labels import Term, ValueTerm, stored_term
 
 _MSGID, _PLURAL, _PARAMS, _COUNT, _GUARDED = "_msgid", "_plural", "_params", "_count", "_guarded"
-_CELL, _P = "_cell", "_p"
+_CELL, _P, _NUM, _FMT = "_cell", "_p", "_num", "_fmt"
 
 Hidden = Mapping[tuple[str, ...], str]  # row_key -> suppression reason ("" when shown)
 
@@ -49,11 +49,22 @@ class Count:
 @dataclass(frozen=True)
 class Guarded:
     """A figure that would give a small count back (a ratio beside an expected count): shown
-    only when that count may be, and its row (`cell`) is shown."""
+    only when that count may be, and its row (`cell`) is shown; `text` is a number, printed
+    in the reader's format with `pattern` (a string stored by an older version as it is)."""
 
-    text: str
+    text: float | str
     n: int
     cell: tuple[str, ...] | None = None
+    pattern: str = "0.00"
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number that is not a count of people (an expected count, a ratio), printed in the
+    reader's number format with `pattern`."""
+
+    value: float
+    pattern: str = "0.0"
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,10 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Count):
         return _with_cell({_COUNT: int(value.n)}, value.cell)
     if isinstance(value, Guarded):
-        return _with_cell({_GUARDED: value.text, _COUNT: int(value.n)}, value.cell)
+        return _with_cell({_GUARDED: value.text, _COUNT: int(value.n), _FMT: value.pattern},
+                          value.cell)
+    if isinstance(value, Number):
+        return {_NUM: float(value.value), _FMT: value.pattern}
     if isinstance(value, PValue):
         return _with_cell({_P: float(value.p)}, value.cell)
     if isinstance(value, Term | ValueTerm):
@@ -131,6 +145,12 @@ def _cell_reason(value: dict[str, Any], hidden: Hidden | None) -> str | None:
     return hidden.get(tuple(str(part) for part in cell), "missing")
 
 
+def _number(value: Any, pattern: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_decimal(value, pattern if isinstance(pattern, str) else "0.00")
+    return str(value)
+
+
 def p_words(p: float) -> str:
     """A p-value with three decimals, in the reader's number format."""
     return format_decimal(p, "0.000")
@@ -146,7 +166,11 @@ def _decode(value: Any, k: int, hidden: Hidden | None) -> Any:
         reason = _cell_reason(value, hidden)
         if _GUARDED in value:
             n = int(value.get(_COUNT) or 0)
-            return gettext("not shown") if is_small(n, k) or reason else value[_GUARDED]
+            if is_small(n, k) or reason:
+                return gettext("not shown")
+            return _number(value[_GUARDED], value.get(_FMT))
+        if _NUM in value:
+            return _number(value[_NUM], value.get(_FMT))
         if _COUNT in value:
             n = int(value[_COUNT])
             if is_small(n, k):

@@ -142,7 +142,8 @@ def _value(row: FlagRow) -> float | None:
 def sync_flags(process_id: int, rows: list[FlagRow], *, now: datetime,
                hidden: Hidden | None = None) -> RefreshResult:
     """Stores the flags raised as of `now`; staff hear of new alerts, whose messages leave out
-    the figures of the rows `hidden` hides (all that repeat a row, without it)."""
+    the figures of the rows `hidden` hides (without it, those of a reading made for them: an
+    alert is rare, a reading costs a computation)."""
     result = RefreshResult(process_id)
     active = {(r.code, r.key): r for r in db.session.scalars(
         sa.select(FlagRecord)
@@ -205,8 +206,23 @@ def sync_flags(process_id: int, rows: list[FlagRow], *, now: datetime,
         result.cleared.append(record)
 
     if result.alerts:
+        if hidden is None:
+            hidden = _hidden_now(process_id, now)
         _tell_staff(process_id, result.alerts, hidden)
     return result
+
+
+def _hidden_now(process_id: int, now: datetime) -> Hidden | None:
+    """The rows a dashboard hides as of `now`, for the alerts' messages (None, hiding every
+    figure that repeats a row, if that reading fails: an alert must still go out)."""
+    from pvplatform.indicators.dashboard_inputs import gather_dashboard_inputs, reading_hidden
+    from pvplatform.indicators.suppression import current_k
+
+    try:
+        return reading_hidden(gather_dashboard_inputs(process_id, now), current_k())
+    except Exception:
+        log.exception("no reading for the alerts of process %s", process_id)
+        return None
 
 
 def flags_path(process_id: int) -> str:
