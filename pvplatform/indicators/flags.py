@@ -26,6 +26,8 @@ from pvplatform.indicators.engine import (
 )
 from pvplatform.indicators.facts import Facts, association_absences, gather
 from pvplatform.indicators.messages import (
+    PERCENT_PATTERN,
+    SIGNED,
     Count,
     Guarded,
     Number,
@@ -56,8 +58,9 @@ def _sign_cell(figure: Any) -> tuple[str, ...]:
                                 public_value=figure.public_value))
 
 
-def _percent(value: float) -> str:
-    return f"{value:.0%}"
+def _percent(value: float) -> Number:
+    # Printed when read, in the reader's format ("36%", "36 %").
+    return Number(value, PERCENT_PATTERN)
 
 
 def _representation_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
@@ -232,18 +235,19 @@ def _perception_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
             p_value = max(internal.sign_p, external.sign_p)
             flags.append(FlagRow("value_duality", Severity.ALERT,
                                  round6(internal.delta - external.delta), phrase(
-                'Perceived "%(value)s" moved in opposite directions: %(internal)+.2f for '
-                "managers and elected officials, %(external)+.2f for residents and "
+                'Perceived "%(value)s" moved in opposite directions: %(internal)s for '
+                "managers and elected officials, %(external)s for residents and "
                 "associations (%(evidence)s). Discuss this gap openly with participants and "
                 "check that the process delivers what residents expect of it.",
-                value=_value(facts, code), internal=internal.delta, external=external.delta,
+                value=_value(facts, code), internal=Number(internal.delta, SIGNED),
+                external=Number(external.delta, SIGNED),
                 evidence=evidence(p_value, _sign_cell(
                     internal if internal.sign_p >= external.sign_p else external))),
                 p_value, public_value=code))
     for f in figures:
         if f.delta is None or f.sign_p is None or not f.sign_p < t.alpha:
             continue
-        words = {"value": _value(facts, f.public_value), "delta": -f.delta,
+        words = {"value": _value(facts, f.public_value), "delta": Number(-f.delta, "0.00"),
                  "group": _group_label(f.group),
                  "count": Count(f.n, row_key(IndicatorRow(
                      "perception_delta", None, 0, group=f.group, public_value=f.public_value))),
@@ -251,17 +255,17 @@ def _perception_flags(facts: Facts, t: Thresholds) -> list[FlagRow]:
         keys = {"group": f.group, "public_value": f.public_value}
         if f.n >= t.eroding_min_n and f.delta <= t.eroding_delta:
             flags.append(FlagRow("value_eroding", Severity.WARNING, f.delta, phrase(
-                'Perceived "%(value)s" fell by %(delta).2f points on average among %(group)s '
+                'Perceived "%(value)s" fell by %(delta)s points on average among %(group)s '
                 "between the baseline and the final survey (%(count)s people; "
                 "%(evidence)s): the process may be destroying public value. Look at what they "
                 "said, and report back on what has changed.", **words), f.sign_p, **keys))
         if is_weak_weakened(f, t):
             flags.append(FlagRow("weak_value_weakened", Severity.ALERT, f.delta, phrase(
                 'Perceived "%(value)s" was already weak for %(group)s '
-                "(%(baseline).1f out of 5 at the start) and fell by %(delta).2f points "
+                "(%(baseline)s out of 5 at the start) and fell by %(delta)s points "
                 "(%(count)s people; %(evidence)s). The process is weakening what was fragile: "
                 "talk with them about it, act on what they ask for and show the result.",
-                baseline=f.baseline, **words), f.sign_p, **keys))
+                baseline=Number(f.baseline, "0.0"), **words), f.sign_p, **keys))
     return flags
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_babel import format_decimal, get_translations, gettext, ngettext
+from flask_babel import format_decimal, format_percent, get_translations, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from pvplatform.indicators.suppression import DERIVED, current_k, is_small
@@ -58,10 +58,14 @@ class Guarded:
     pattern: str = "0.00"
 
 
+PERCENT_PATTERN = "%"  # a share, printed with the reader's percent format
+SIGNED = "+0.00;-0.00"  # a change, with its sign
+
+
 @dataclass(frozen=True)
 class Number:
-    """A number that is not a count of people (an expected count, a ratio), printed in the
-    reader's number format with `pattern`."""
+    """A number that is not a count of people (an expected count, a ratio, a share, a change),
+    printed in the reader's number format with `pattern` (PERCENT_PATTERN: a share)."""
 
     value: float
     pattern: str = "0.0"
@@ -147,6 +151,8 @@ def _cell_reason(value: dict[str, Any], hidden: Hidden | None) -> str | None:
 
 def _number(value: Any, pattern: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if pattern == PERCENT_PATTERN:
+            return format_percent(value)
         return format_decimal(value, pattern if isinstance(pattern, str) else "0.00")
     return str(value)
 

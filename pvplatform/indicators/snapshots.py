@@ -39,7 +39,7 @@ from pvplatform.jobs.models import RefreshRequest
 
 T = TypeVar("T")
 
-FORMAT = 4  # bumped when the payload's shape changes: older snapshots are then recomputed
+FORMAT = 5  # bumped when the payload's shape changes: older snapshots are then recomputed
 
 
 @dataclass(frozen=True)
