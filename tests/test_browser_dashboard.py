@@ -36,6 +36,15 @@ def _scroll_width(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
 
 
+def _staff_in_english(tour):
+    """The demo's staff account (it reads French), switched to English from the banner."""
+    t = tour(locale="fr-FR", viewport={"width": 1280, "height": 1000})
+    t.goto("/")
+    log_in(t, STAFF.email, STAFF.password, FR)
+    t.click(t.page.get_by_role("button", name="English", exact=True))
+    return t
+
+
 @pytest.mark.parametrize("locale", ("fr-FR", "en-GB"))
 def test_the_overview_fits_one_screen_and_every_page_passes_axe(demo, locale):
     """One visit per language: the overview fits 1280×1000; then every dashboard page (the
@@ -86,11 +95,8 @@ def test_the_picker_of_the_dashboard_keeps_its_instant(demo):
     and the links to the other pages keep it."""
     process_id, tour = demo
     _ = translator("en")
-    t = tour(locale="fr-FR", viewport={"width": 1280, "height": 1000})
+    t = _staff_in_english(tour)
     page = t.page
-    t.goto("/")
-    log_in(t, STAFF.email, STAFF.password, FR)
-    t.click(page.get_by_role("button", name="English", exact=True))
     t.goto(f"/manage/processes/{process_id}/dashboard/voice")
     page.get_by_label(_("Figures as of"), exact=True).fill("2026-03-01T01:00")
     page.get_by_label(_("Figures as of"), exact=True).focus()
@@ -113,11 +119,8 @@ def test_the_picker_of_the_dashboard_keeps_its_instant(demo):
 def test_a_flag_is_acknowledged_from_the_overview(demo):
     process_id, tour = demo
     _ = translator("en")
-    t = tour(locale="fr-FR", viewport={"width": 1280, "height": 1000})
+    t = _staff_in_english(tour)
     page = t.page
-    t.goto("/")
-    log_in(t, STAFF.email, STAFF.password, FR)
-    t.click(page.get_by_role("button", name="English", exact=True))
     t.goto(f"/manage/processes/{process_id}/dashboard")
     first = page.locator(".overview-flag-list > li").first
     first.get_by_text(_("Acknowledge"), exact=False).first.click()

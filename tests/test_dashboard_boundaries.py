@@ -10,7 +10,6 @@ its accessible labels; and a figure hidden in one place is hidden in every other
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -26,50 +25,16 @@ from pvplatform.indicators.overview import FAMILIES
 from pvplatform.indicators.suppression import PRIMARY, SECONDARY, row_key, same_count
 from pvplatform.participation.importer import import_package
 from pvplatform.participation.labels import labels_of
+from tests import page_text
 from tests.boundary_package import LAST_HELD, S2, K, boundary_package
-
-SEEN_ATTRIBUTES = ("title", "aria-label", "alt", "aria-valuetext", "aria-description")
-VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                  "source", "track", "wbr", "path", "line", "rect", "circle", "polyline", "use",
-                  "stop"})
-
 
 NOT_PEOPLE = "not-people"  # the class of an element whose number counts flags or sessions
 
 
-class _Text(HTMLParser):
-    """What a reader (or a screen reader) gets of a page: text nodes, SVG text included, and
-    the attributes read aloud; not scripts, styles or form values, nor the inside of an element
-    that declares its number counts no people (`class="not-people"`: flags, sessions)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self.skip = 0
-        self.open: list[bool] = []  # per open element: does it start a skipped part
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        classes = (dict(attrs).get("class") or "").split()
-        skipped = tag in ("script", "style") or NOT_PEOPLE in classes
-        if tag not in VOID:
-            self.open.append(skipped)
-            self.skip += skipped
-        if not self.skip:
-            self.parts += [value for name, value in attrs if name in SEEN_ATTRIBUTES and value]
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag not in VOID and self.open:
-            self.skip -= self.open.pop()
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
-
-
 def visible_text(page: str) -> str:
-    parser = _Text()
-    parser.feed(page)
-    return " ".join(" ".join(parser.parts).split())
+    """What a reader gets of the page, but for the inside of an element that declares its
+    number counts no people (`class="not-people"`: flags, sessions)."""
+    return page_text.visible_text(page, skip_class=NOT_PEOPLE)
 
 
 MONTHS = (r"janv|févr|mars|avr|mai|juin|juil|août|sept|oct|nov|déc|jan|feb|mar|apr|may|jun|"

@@ -15,7 +15,6 @@ import csv
 import io
 import re
 from datetime import timedelta
-from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -33,6 +32,7 @@ from pvplatform.participation.models import (
 from pvplatform.participation.services import participant_for
 from pvplatform.sessions.models import Meeting
 from tests.examples import TINY
+from tests.page_text import visible_text
 
 LANGS = ("fr", "en")
 FR, EN = 0, 1
@@ -68,38 +68,6 @@ OLD_CATEGORY = ("lone_parent", "Parent seul", "Single parent")
 # "other" is an ordinary word of both languages: it is the one code not looked for.
 CODES = (*DIMENSIONS, "18-29", "60-74", "woman", "man", "centre", "north", "south", "east",
          "owner", "renter", "social_housing", OLD_DIMENSION[0], OLD_CATEGORY[0])
-
-
-class _Visible(HTMLParser):
-    """The text of a page as a reader gets it: its text and the attributes read aloud."""
-
-    SKIPPED = frozenset({"script", "style"})
-    SPOKEN = frozenset({"aria-label", "title", "alt", "placeholder"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIPPED:
-            self._skipping += 1
-        self.parts.extend(value for name, value in attrs if name in self.SPOKEN and value)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIPPED:
-            self._skipping -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def visible_text(html: str) -> str:
-    parser = _Visible()
-    parser.feed(html)
-    parser.close()
-    return " ".join(parser.parts)
 
 
 def _code(code: str) -> re.Pattern[str]:
