@@ -109,12 +109,18 @@ def _readings(app, process_id, since, now):
         return then, later
 
 
-def test_each_key_figure_says_its_change_since_the_latest_session(app, client, db, factory):
-    process, latest = _world(db, factory, before=8, after=12)
+def _overview(app, client, db, factory, *, after: int):
+    """8 attendees before the latest session, `after` more since: the latest session, the
+    overview staff read, and the presenter's dashboards at the session's start and now."""
+    process, latest = _world(db, factory, before=8, after=after)
     login(client, factory.user("staff"))
     html = client.get(f"/manage/processes/{process.id}/dashboard", headers=EN).get_data(
         as_text=True)
-    then, now = _readings(app, process.id, latest.starts_at, utcnow())
+    return (latest, html, *_readings(app, process.id, latest.starts_at, utcnow()))
+
+
+def test_each_key_figure_says_its_change_since_the_latest_session(app, client, db, factory):
+    latest, html, then, now = _overview(app, client, db, factory, after=12)
     day = _day(app, latest, now)
     since = f"since {day}"
     # The session is named once, above the figures.
@@ -136,11 +142,7 @@ def test_each_key_figure_says_its_change_since_the_latest_session(app, client, d
 
 
 def test_a_small_change_of_a_count_of_people_is_not_printed(app, client, db, factory):
-    process, latest = _world(db, factory, before=8, after=3)
-    login(client, factory.user("staff"))
-    html = client.get(f"/manage/processes/{process.id}/dashboard", headers=EN).get_data(
-        as_text=True)
-    then, now = _readings(app, process.id, latest.starts_at, utcnow())
+    latest, html, then, now = _overview(app, client, db, factory, after=3)
     assert now.voice["attendees"].raw - then.voice["attendees"].raw == 3
     assert _trend(html, "Attendees") == f"up by fewer than {K} since {_day(app, latest, now)}"
     # No number between 1 and k-1 for a count of people, in any key figure's change.
