@@ -121,7 +121,8 @@ def test_dropped_out_are_the_people_the_definition_names(db, tiny):
             .where(Attendance.meeting_id.in_(held), Attendance.checked_in_at <= JUNE)):
         attended.setdefault(pid, set()).add(sid)
     want = {pid for pid, sessions in attended.items() if not sessions & last_two}
-    got = [p.id for p in db.session.scalars(services.dropped_out_statement(tiny.id, JUNE))]
+    got = [p.id for p in db.session.scalars(
+        services.list_statement(LedgerList.DROPPED_OUT, tiny.id, JUNE))]
     assert len(got) == len(set(got)) and set(got) == want
     # Below three held sessions nobody has dropped out, as the engine says.
     early = held_instant(db, tiny.id, 2)

@@ -194,16 +194,6 @@ def absent_associations_keys(process_id: int, as_of: datetime,
     )
 
 
-def invited_not_registered_statement(process_id: int, as_of: datetime,
-                                     meeting_id: int | None = None) -> sa.Select:
-    return _people_of(Invitation, invited_not_registered_keys(process_id, as_of, meeting_id))
-
-
-def no_shows_statement(process_id: int, as_of: datetime,
-                       meeting_id: int | None = None) -> sa.Select:
-    return _people_of(Registration, no_shows_keys(process_id, as_of, meeting_id))
-
-
 def _walk_ins_rows(keys: Any) -> sa.Select:
     stmt = (
         sa.select(Attendance)
@@ -215,11 +205,6 @@ def _walk_ins_rows(keys: Any) -> sa.Select:
     return _with_people(stmt, Attendance.participant)
 
 
-def walk_ins_statement(process_id: int, as_of: datetime,
-                       meeting_id: int | None = None) -> sa.Select:
-    return _walk_ins_rows(walk_ins_keys(process_id, as_of, meeting_id))
-
-
 def _dropped_out_rows(keys: Any) -> sa.Select:
     return (
         sa.select(Participant)
@@ -228,10 +213,6 @@ def _dropped_out_rows(keys: Any) -> sa.Select:
         .where(Participant.id.in_(keys))
         .order_by(Participant.id)
     )
-
-
-def dropped_out_statement(process_id: int, as_of: datetime) -> sa.Select:
-    return _dropped_out_rows(dropped_out_keys(process_id, as_of))
 
 
 def last_attended(process_id: int, as_of: datetime,
@@ -258,11 +239,6 @@ def _absent_associations_rows(keys: Any) -> sa.Select:
     )
 
 
-def absent_associations_statement(process_id: int, as_of: datetime,
-                                  meeting_id: int | None = None) -> sa.Select:
-    return _absent_associations_rows(absent_associations_keys(process_id, as_of, meeting_id))
-
-
 def _lists_for(meeting_id: int | None) -> list[LedgerList]:
     # Dropping out is a property of the process, not of one session.
     return [w for w in LedgerList if not (meeting_id is not None and w == LedgerList.DROPPED_OUT)]
@@ -274,14 +250,6 @@ _KEYS = {
     LedgerList.WALK_INS: walk_ins_keys,
     LedgerList.ABSENT_ASSOCIATIONS: absent_associations_keys,
 }
-_STATEMENTS = {
-    LedgerList.INVITED_NOT_REGISTERED: invited_not_registered_statement,
-    LedgerList.NO_SHOWS: no_shows_statement,
-    LedgerList.WALK_INS: walk_ins_statement,
-    LedgerList.ABSENT_ASSOCIATIONS: absent_associations_statement,
-}
-
-
 def list_keys(which: LedgerList, process_id: int, as_of: datetime,
               meeting_id: int | None = None) -> sa.Select:
     if which not in _lists_for(meeting_id):
@@ -291,15 +259,6 @@ def list_keys(which: LedgerList, process_id: int, as_of: datetime,
     return _KEYS[which](process_id, as_of, meeting_id)
 
 
-def list_statement(which: LedgerList, process_id: int, as_of: datetime,
-                   meeting_id: int | None = None) -> sa.Select:
-    if which not in _lists_for(meeting_id):
-        raise NotFound()
-    if which == LedgerList.DROPPED_OUT:
-        return dropped_out_statement(process_id, as_of)
-    return _STATEMENTS[which](process_id, as_of, meeting_id)
-
-
 _ROWS = {
     LedgerList.INVITED_NOT_REGISTERED: lambda keys: _people_of(Invitation, keys),
     LedgerList.NO_SHOWS: lambda keys: _people_of(Registration, keys),
@@ -307,6 +266,12 @@ _ROWS = {
     LedgerList.ABSENT_ASSOCIATIONS: _absent_associations_rows,
     LedgerList.DROPPED_OUT: _dropped_out_rows,
 }
+
+
+def list_statement(which: LedgerList, process_id: int, as_of: datetime,
+                   meeting_id: int | None = None) -> sa.Select:
+    """Every row of a list, in the order its pages show them."""
+    return _ROWS[which](list_keys(which, process_id, as_of, meeting_id))
 
 
 def list_rows(which: LedgerList, ids: Sequence[int]) -> sa.Select:
