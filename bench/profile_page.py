@@ -160,12 +160,24 @@ def _layers(profile: cProfile.Profile) -> dict[str, float]:
     return dict(sorted(totals.items(), key=lambda kv: kv[1], reverse=True))
 
 
+def _forget() -> None:
+    """Empties what the pages keep in memory for one reading (the ledger's lists): the next
+    visit is the first one after a refresh. The reading itself stays (here no worker stores
+    it: it is the present computed once, as a stored snapshot would be read)."""
+    from pvplatform.ledger import list_pages
+
+    for memo in (list_pages.COUNTS, list_pages.IDS):
+        memo.clear()
+
+
 def profile_page(app: Any, path: str, cookie: str = "", *, repeat: int = 5,
-                 forms: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 forms: list[dict[str, Any]] | None = None, cold: bool = False
+                 ) -> dict[str, Any]:
     """One page `repeat` times in process (after a first, unmeasured visit that warms the
     caches): its median time, its statements per visit (grouped by call site and by shape) and
     cProfile's top functions over the visits. With `forms` (1 + 3 x repeat of them), each visit
-    POSTs the next form instead: a form that stores something can be sent only once."""
+    POSTs the next form instead: a form that stores something can be sent only once. With
+    `cold`, each visit starts with nothing kept in memory (`_forget`)."""
     from pvplatform.extensions import db
 
     client = app.test_client()
@@ -178,6 +190,8 @@ def profile_page(app: Any, path: str, cookie: str = "", *, repeat: int = 5,
         raise ValueError(f"{1 + 3 * repeat} forms needed, {len(pending)} given")
 
     def visit() -> Any:
+        if cold:
+            _forget()
         if forms is None:
             return client.get(path)
         return client.post(path, data=pending.pop(0))
@@ -273,6 +287,20 @@ def print_profile(report: dict[str, Any], *, indent: str = "  ") -> None:
                     f"{row['function']}")
 
 
+def _refresh(app: Any, process_id: int) -> None:
+    """What the worker beside the served pages stores: the figures, the flags and the ledger's
+    lists of the process as of now (pages then read them, as they do when served)."""
+    from pvplatform.db import utcnow
+    from pvplatform.extensions import db
+    from pvplatform.indicators.autorefresh import mark_dirty
+    from pvplatform.jobs.refresh import run_pending
+
+    with app.app_context():
+        mark_dirty(process_id)
+        db.session.commit()
+        run_pending(process_id, now=utcnow())
+
+
 def main(argv: list[str]) -> int:
     import pages
 
@@ -283,6 +311,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--as", dest="who", choices=("anonymous", "citizen", "staff"),
                         default="anonymous")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cold", action="store_true",
+                        help="each visit as the first one after a refresh (nothing kept)")
     serving.city_arguments(parser)
     args = parser.parse_args(argv)
     if args.database is None:
@@ -295,9 +325,11 @@ def main(argv: list[str]) -> int:
         process_id = None
     app = serving.make_app(f"sqlite:///{database}")
     world = pages.build_world(app, args.dataset, process_id)
+    _refresh(app, world.process_id)
     cookie = {"anonymous": "", "citizen": world.citizen_cookie, "staff": world.staff_cookie
               }[args.who]
-    report = profile_page(app, world.fill(args.path), cookie, repeat=args.repeat)
+    report = profile_page(app, world.fill(args.path), cookie, repeat=args.repeat,
+                          cold=args.cold)
     print_profile(report)
     return 0
 

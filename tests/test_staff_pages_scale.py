@@ -400,3 +400,47 @@ def test_the_lists_are_scanned_once_per_reading(client, db, large, background):
     run_pending(process, now=utcnow())
     after = section(text(client.get(url)), "ledger-list")
     assert re.search(rf'<span class="ledger-count">\({count + 1}\)', after)
+
+
+def test_the_worker_takes_the_process_lists_with_the_figures(client, db, large, background):
+    """The first view of the process ledger after a refresh reads the lists the worker took with
+    the figures (one statement, no list scanned), and shows every tab and page as a scan would;
+    lists taken at another instant than the figures are not used."""
+    from pvplatform.indicators.autorefresh import mark_dirty
+    from pvplatform.jobs.refresh import run_pending
+    from pvplatform.ledger import list_pages
+    from pvplatform.ledger.models import LedgerListSnapshot
+
+    def forget() -> None:
+        list_pages.COUNTS.clear()
+        list_pages.IDS.clear()
+
+    process = large["process"]
+    mark_dirty(process)
+    db.session.commit()
+    run_pending(process, now=utcnow())
+    base = f"/manage/processes/{process}/ledger"
+    urls = [f"{base}?list={w.value}{page}" for w in LedgerList for page in ("", "&page=2")]
+    shown = {}
+    for url in urls:
+        forget()
+        with statements(db) as first:
+            shown[url] = section(text(client.get(url)), "ledger-list")
+        with statements(db) as again:
+            client.get(url)
+        extra = [s for s in first if s not in again]
+        assert len(first) == len(again) + 1, url
+        assert len(extra) == 1 and "ledger_list_snapshots" in extra[0], url
+    assert any(table_rows(html) for html in shown.values())
+
+    # Lists of an older instant: the page scans, and shows the same.
+    row = db.session.get(LedgerListSnapshot, process)
+    row.as_of = row.as_of - timedelta(seconds=1)
+    db.session.commit()
+    for url in urls:
+        forget()
+        with statements(db) as first:
+            assert section(text(client.get(url)), "ledger-list") == shown[url], url
+        with statements(db) as again:
+            client.get(url)
+        assert len(first) > len(again) + 1, url

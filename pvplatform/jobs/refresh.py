@@ -107,12 +107,15 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
     The overview's trend base (the figures as of the latest held session's start) is read in
     the first transaction too, reusing the stored one while it still answers: a second reading
     of the engine only when the session changed or the base aged (snapshots.trend_base_payload).
+    So are the process ledger's lists at the figures' instant (ledger.list_pages), which the
+    ledger pages read instead of scanning the process at their first view.
     """
     from pvplatform.indicators.dashboard_inputs import reading_hidden
     from pvplatform.indicators.models import DashboardSnapshot
     from pvplatform.indicators.snapshots import store_snapshot, trend_base_payload
     from pvplatform.indicators.store import lock_for_refresh, sync_flags
     from pvplatform.indicators.suppression import current_k
+    from pvplatform.ledger.list_pages import store_lists, take_lists
 
     try:
         if db.session.get(Process, process_id) is None:
@@ -125,6 +128,7 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
             return False
         inputs = compute_inputs(process_id, now)
         base = trend_base_payload(process_id, inputs, now=now, compute=compute_trend_base)
+        lists = take_lists(process_id, inputs.as_of)
         db.session.rollback()
         with writing():
             lock_for_refresh(process_id)
@@ -134,6 +138,7 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
                 sync_flags(process_id, list(inputs.flags), now=now,
                            hidden=reading_hidden(inputs, current_k()))
                 store_snapshot(process_id, inputs, version=newest, base=base)
+                store_lists(process_id, inputs.as_of, lists)
             db.session.execute(sa.delete(RefreshRequest).where(
                 RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))
             db.session.commit()

@@ -8,17 +8,28 @@ are taken at that same instant, so the tabs agree with the figures beside them, 
 page of a list, or another visit, is a slice of ids and one primary-key look-up. A change to the
 process brings a refresh, hence figures of a new instant, and the lists are taken again then;
 votes and check-ins arriving meanwhile (after that instant) cannot change a list as of it.
+
+The process ledger's lists are the long ones (every session's invitations): the worker takes
+them with the figures it stores (`take_lists`, `store_lists`), and the first view after a
+refresh reads them from there in one statement rather than scanning. A session's lists are short
+enough to be taken at its first view.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
+
+import sqlalchemy as sa
 
 from pvplatform.core.pagination import Page, page_arg, page_within
 from pvplatform.extensions import db
 from pvplatform.indicators.snapshots import Memo
 from pvplatform.ledger import services
+from pvplatform.ledger.models import LedgerListSnapshot
 from pvplatform.ledger.services import LedgerList
+
+T = TypeVar("T")
 
 COUNTS: Memo[dict[LedgerList, int]] = Memo(64)
 IDS: Memo[list[int]] = Memo(64)
@@ -33,10 +44,57 @@ def _key(kind: object, process_id: int, as_of: datetime, meeting_id: int | None,
     return (kind, process_id, meeting_id, as_of)
 
 
+# ---------------------------------------------------------------- taken by the worker
+
+def take_lists(process_id: int, as_of: datetime) -> dict[str, list[int]]:
+    """Every list of the process ledger as of the instant: its ids in page order."""
+    return {w.value: list(db.session.scalars(
+        services.ordered_ids_statement(w, process_id, as_of))) for w in LedgerList}
+
+
+def store_lists(process_id: int, as_of: datetime, lists: dict[str, list[int]]) -> None:
+    """Keeps the lists taken with the figures of that instant; the caller commits."""
+    row = db.session.get(LedgerListSnapshot, process_id)
+    if row is None:
+        row = LedgerListSnapshot(process_id=process_id)
+        db.session.add(row)
+    row.as_of = as_of
+    row.payload = lists
+
+
+def _read_stored(process_id: int, as_of: datetime) -> bool:
+    """Puts the worker's lists of that instant in memory; False when it has none of it."""
+    stored = db.session.execute(
+        sa.select(LedgerListSnapshot.as_of, LedgerListSnapshot.payload)
+        .where(LedgerListSnapshot.process_id == process_id)).first()
+    if stored is None or stored.as_of != as_of:
+        return False
+    try:
+        lists = {w: [int(i) for i in stored.payload[w.value]] for w in LedgerList}
+    except (KeyError, TypeError, ValueError):  # written by another version: scan instead
+        return False
+    COUNTS.put(("counts", process_id, None, as_of), {w: len(ids) for w, ids in lists.items()})
+    for w, ids in lists.items():
+        IDS.put((w, process_id, None, as_of), ids)
+    return True
+
+
+def _kept(memo: Memo[T], key: tuple[object, ...] | None, process_id: int,
+          as_of: datetime, meeting_id: int | None) -> T | None:
+    if key is None:
+        return None
+    found = memo.get(key)
+    if found is None and meeting_id is None and _read_stored(process_id, as_of):
+        found = memo.get(key)
+    return found
+
+
+# ---------------------------------------------------------------- what a page reads
+
 def list_counts(process_id: int, as_of: datetime, meeting_id: int | None = None, *,
                 keep: bool) -> dict[LedgerList, int]:
     key = _key("counts", process_id, as_of, meeting_id, keep)
-    found = COUNTS.get(key) if key is not None else None
+    found = _kept(COUNTS, key, process_id, as_of, meeting_id)
     if found is None:
         found = services.list_counts(process_id, as_of, meeting_id)
         if key is not None:
@@ -49,7 +107,7 @@ def list_page(which: LedgerList, process_id: int, as_of: datetime,
     """The page asked for (`?page=`) of one list: ids sliced from the list's order, rows loaded
     by those ids, in that order."""
     key = _key(which, process_id, as_of, meeting_id, keep)
-    ids = IDS.get(key) if key is not None else None
+    ids = _kept(IDS, key, process_id, as_of, meeting_id)
     if ids is None:
         ids = list(db.session.scalars(
             services.ordered_ids_statement(which, process_id, as_of, meeting_id)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -58,3 +59,16 @@ class AbsenceRequest(db.Model):
         sa.UniqueConstraint("meeting_id", "participant_id"),
         sa.CheckConstraint("(reason IS NULL) = (answered_at IS NULL)", name="answer_complete"),
     )
+
+
+class LedgerListSnapshot(db.Model):
+    """The process ledger's lists as the background worker took them with the figures it stored
+    (same instant): each list's ids in page order. A page view after a refresh reads them
+    instead of scanning the process (`ledger.list_pages`)."""
+
+    __tablename__ = "ledger_list_snapshots"
+
+    process_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("processes.id", ondelete="CASCADE"), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # {list: [id, ...]}
