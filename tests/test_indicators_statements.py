@@ -44,7 +44,9 @@ def test_statement_count_does_not_depend_on_data_size(db, tmp_path):
     big_early, _, _ = statements(db, big.id, early)
     assert rows_big > rows_small and flags_big > 0  # more sessions: more rows, same queries
     assert small_early == big_late == small_late == big_early
-    assert small_early < 40, small_early
+    # Two readings (indicators, then flags) of about 25 statements each, the sets read by
+    # several statements kept in temporary tables.
+    assert small_early < 60, small_early
 
 
 def test_combined_computation_reads_once_and_agrees(db):

@@ -8,6 +8,8 @@ association. See INDICATORS.md for the meaning of every figure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +24,7 @@ from pvplatform.errors import NotFound
 from pvplatform.extensions import db
 from pvplatform.feedback.models import Perception, PublicValue, Wave
 from pvplatform.indicators.sets import ProcessSets
+from pvplatform.indicators.temporary import kept
 from pvplatform.participation.models import (
     INTERNAL_KINDS,
     AttendanceSnapshot,
@@ -458,9 +461,17 @@ def _speaking(s: ProcessSets, facts: Facts) -> None:
     facts.attendee_speaking_seconds = _float(total) or 0.0
 
 
-def _latest_answers(s: ProcessSets) -> sa.Subquery:
+def _latest_answers(s: ProcessSets) -> sa.FromClause:
     """The answer that counts per participant, catalogue value, wave (and session for the
-    session wave): the latest at or before T. Its score is NULL for "don't know"."""
+    session wave): the latest at or before T. Its score is NULL for "don't know". Read from the
+    reading's temporary table when it keeps one."""
+    table = s.kept.get("latest")
+    if table is not None:
+        return table.alias("latest")
+    return _latest_answers_query(s).subquery("latest")
+
+
+def _latest_answers_query(s: ProcessSets) -> sa.Select:
     later = aliased(Perception)
     # No later answer to the same question at or before T. The unique index on (participant,
     # value, wave, session folded to 0, instant) answers this with one seek per answer.
@@ -483,8 +494,27 @@ def _latest_answers(s: ProcessSets) -> sa.Subquery:
         .join(PublicValue, PublicValue.id == Perception.public_value_id)
         .where(PublicValue.process_id == s.process_id, Perception.answered_at <= s.as_of,
                no_later)
-        .subquery("latest")
     )
+
+
+@contextmanager
+def kept_sets(s: ProcessSets) -> Iterator[None]:
+    """The reading's active participants and latest answers, each computed once (temporary
+    tables) rather than in each of the four statements that read them."""
+    with (
+        kept("active", [sa.Column("pid", sa.Integer, primary_key=True)],
+             s.active_query()) as active,
+        kept("latest_answers",
+             [sa.Column("pid", sa.Integer), sa.Column("vid", sa.Integer),
+              sa.Column("wave", sa.String(20)), sa.Column("sid", sa.Integer),
+              sa.Column("score", sa.SmallInteger)],
+             _latest_answers_query(s)) as latest,
+    ):
+        s.kept.update(active=active, latest=latest)
+        try:
+            yield
+        finally:
+            s.kept.clear()
 
 
 def _session_key(perception: Any) -> Any:
@@ -655,13 +685,14 @@ def gather(process_id: int, as_of: datetime, *, alert_days: int = 90,
         sa.select(Process.population).where(Process.id == process_id))
     _catalogue(process_id, facts)
     facts.sessions = _sessions(sets)
-    _attendees(sets, facts)
-    _invitations(sets, facts)
-    _strata(sets, facts)
-    _contributions(sets, facts)
-    _answers(sets, facts, alert_days, warning_days)
-    _speaking(sets, facts)
-    _perceptions(sets, facts)
+    with kept_sets(sets):
+        _attendees(sets, facts)
+        _invitations(sets, facts)
+        _strata(sets, facts)
+        _contributions(sets, facts)
+        _answers(sets, facts, alert_days, warning_days)
+        _speaking(sets, facts)
+        _perceptions(sets, facts)
     return facts
 
 
@@ -683,7 +714,8 @@ def gather_perceptions(process_id: int, as_of: datetime) -> Facts:
     facts = Facts(process_id=process_id, as_of=as_of)
     _catalogue(process_id, facts)
     facts.sessions = _held_sessions(sets)
-    _perceptions(sets, facts)
+    with kept_sets(sets):
+        _perceptions(sets, facts)
     return facts
 
 

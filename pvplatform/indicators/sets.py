@@ -82,6 +82,8 @@ class ProcessSets:
     def __init__(self, process_id: int, as_of: datetime) -> None:
         self.process_id = process_id
         self.as_of = as_of
+        # Sets computed once for a reading, by name (`facts.kept_sets`).
+        self.kept: dict[str, sa.Table] = {}
         self.process_sessions = sa.select(Meeting.id).where(Meeting.process_id == process_id)
         self.held = (
             sa.select(
@@ -156,9 +158,17 @@ class ProcessSets:
             .subquery("dropped")
         )
 
-    def active(self) -> sa.Subquery:
+    def active(self) -> sa.FromClause:
         """Active participants (`pid`): attendees, authors of published proposals, authors of
-        comments written at or before T on them, and voters on them at or before T."""
+        comments written at or before T on them, and voters on them at or before T. Read from
+        the temporary table of the reading when it keeps one (`kept["active"]`)."""
+        table = self.kept.get("active")
+        if table is not None:
+            return table.alias("active")
+        return self.active_query().subquery("active")
+
+    def active_query(self) -> sa.CompoundSelect:
+        """The active participants' ids, each once."""
         return sa.union(
             sa.select(self.att.c.pid.label("pid")),
             sa.select(self.published.c.author_id),
@@ -168,4 +178,4 @@ class ProcessSets:
             sa.select(Vote.participant_id)
             .join(self.published, self.published.c.id == Vote.proposal_id)
             .where(Vote.cast_at <= self.as_of),
-        ).subquery("active")
+        )
