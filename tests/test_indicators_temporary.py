@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from pvplatform.extensions import db as _db
 from pvplatform.indicators import facts
 from pvplatform.indicators.sets import ProcessSets
-from pvplatform.indicators.temporary import TEMPORARY_PREFIX, kept
+from pvplatform.indicators.temporary import TEMPORARY_PREFIX, kept, temporary_table
 from pvplatform.participation.importer import import_package
 from tests.examples import PULSE, TINY
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
+NUMBERS = temporary_table("test_numbers", sa.Column("x", sa.Integer))
 
 
 def _exists(name: str) -> bool:
@@ -30,20 +31,20 @@ def _exists(name: str) -> bool:
 
 def test_the_table_holds_the_rows_for_the_block_only(db):
     query = sa.select(sa.literal(7).label("x")).union_all(sa.select(sa.literal(9)))
-    with kept("numbers", [sa.Column("x", sa.Integer)], query) as table:
-        assert table.name == f"{TEMPORARY_PREFIX}numbers"
+    with kept(NUMBERS, query) as table:
+        assert table.name == f"{TEMPORARY_PREFIX}test_numbers"
         assert sorted(db.session.scalars(sa.select(table.c.x))) == [7, 9]
-    assert not _exists("numbers")
+    assert not _exists("test_numbers")
 
 
 def test_a_failure_in_the_block_leaves_nothing_behind(db):
     query = sa.select(sa.literal(1).label("x"))
-    with pytest.raises(ZeroDivisionError), kept("numbers", [sa.Column("x", sa.Integer)], query):
+    with pytest.raises(ZeroDivisionError), kept(NUMBERS, query):
         raise ZeroDivisionError
     db.session.rollback()
-    assert not _exists("numbers")
-    # The same name can be taken again on the same connection.
-    with kept("numbers", [sa.Column("x", sa.Integer)], query) as table:
+    assert not _exists("test_numbers")
+    # The same table can be taken again on the same connection.
+    with kept(NUMBERS, query) as table:
         assert db.session.scalar(sa.select(sa.func.count()).select_from(table)) == 1
 
 

@@ -24,7 +24,7 @@ from pvplatform.errors import NotFound
 from pvplatform.extensions import db
 from pvplatform.feedback.models import Perception, PublicValue, Wave
 from pvplatform.indicators.sets import ProcessSets
-from pvplatform.indicators.temporary import kept
+from pvplatform.indicators.temporary import kept, temporary_table
 from pvplatform.participation.models import (
     INTERNAL_KINDS,
     AttendanceSnapshot,
@@ -497,18 +497,20 @@ def _latest_answers_query(s: ProcessSets) -> sa.Select:
     )
 
 
+ACTIVE = temporary_table("active", sa.Column("pid", sa.Integer, primary_key=True))
+LATEST_ANSWERS = temporary_table(
+    "latest_answers", sa.Column("pid", sa.Integer), sa.Column("vid", sa.Integer),
+    sa.Column("wave", sa.String(20)), sa.Column("sid", sa.Integer),
+    sa.Column("score", sa.SmallInteger))
+
+
 @contextmanager
 def kept_sets(s: ProcessSets) -> Iterator[None]:
     """The reading's active participants and latest answers, each computed once (temporary
     tables) rather than in each of the four statements that read them."""
     with (
-        kept("active", [sa.Column("pid", sa.Integer, primary_key=True)],
-             s.active_query()) as active,
-        kept("latest_answers",
-             [sa.Column("pid", sa.Integer), sa.Column("vid", sa.Integer),
-              sa.Column("wave", sa.String(20)), sa.Column("sid", sa.Integer),
-              sa.Column("score", sa.SmallInteger)],
-             _latest_answers_query(s)) as latest,
+        kept(ACTIVE, s.active_query()) as active,
+        kept(LATEST_ANSWERS, _latest_answers_query(s)) as latest,
     ):
         s.kept.update(active=active, latest=latest)
         try:

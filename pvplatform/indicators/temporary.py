@@ -13,7 +13,7 @@ and the reading still sees the data of its transaction.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 
@@ -26,23 +26,31 @@ TEMPORARY_PREFIX = "pv_tmp_"
 _TEMPORARY_SCHEMA = {"sqlite": "temp", "postgresql": "pg_temp"}
 
 
+# The temporary tables' definitions, made once: a statement naming a table is compiled once and
+# its compiled form reused (SQLAlchemy's statement cache knows a table by identity; a table
+# defined again at each reading would compile every statement again).
+_TABLES = sa.MetaData()
+
+
+def temporary_table(name: str, *columns: sa.Column) -> sa.Table:
+    """A temporary table's definition, named TEMPORARY_PREFIX + `name`; define it once."""
+    return sa.Table(TEMPORARY_PREFIX + name, _TABLES, *columns, prefixes=["TEMPORARY"])
+
+
 @contextlib.contextmanager
-def kept(name: str, columns: Sequence[sa.Column], query: sa.Select | sa.CompoundSelect
-         ) -> Iterator[sa.Table]:
-    """The rows of `query` (its columns in the order of `columns`) in a temporary table for the
-    block, named TEMPORARY_PREFIX + `name`."""
-    name = TEMPORARY_PREFIX + name
+def kept(table: sa.Table, query: sa.Select | sa.CompoundSelect) -> Iterator[sa.Table]:
+    """The rows of `query` (its columns in the order of the table's) in the temporary table
+    for the block."""
     connection = db.session.connection()
     dialect = connection.dialect.name
-    table = sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"])
     schema = _TEMPORARY_SCHEMA.get(dialect)
-    drop = sa.text(f"DROP TABLE IF EXISTS {schema}.{name}" if schema
-                   else f"DROP TABLE IF EXISTS {name}")
+    drop = sa.text(f"DROP TABLE IF EXISTS {schema}.{table.name}" if schema
+                   else f"DROP TABLE IF EXISTS {table.name}")
     table.create(connection)
-    connection.execute(table.insert().from_select([c.name for c in columns], query))
+    connection.execute(table.insert().from_select([c.name for c in table.columns], query))
     if dialect == "postgresql":
         # Without statistics the planner guesses a table's size, and may loop over it.
-        connection.execute(sa.text(f"ANALYZE {name}"))
+        connection.execute(sa.text(f"ANALYZE {table.name}"))
     try:
         yield table
     finally:
