@@ -372,3 +372,78 @@ def test_two_refreshes_of_a_process_start_at_least_the_interval_apart(db, factor
     slept.clear()
     assert refresh.refresh_until_current(process.id, min_interval=3.0) == 1
     assert slept == []
+
+
+@pytest.fixture
+def second_connection_app(app, tmp_path):
+    """An application whose database another connection can change while a reading is open:
+    the tests' PostgreSQL, or a SQLite file (the tests' SQLite in memory is one connection)."""
+    from tests.conftest import ON_POSTGRES, make_app, seed_reference_data
+
+    if ON_POSTGRES:
+        yield app
+        return
+    site = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'site.sqlite'}",
+                    PV_REFRESH="off")
+    from pvplatform.extensions import db
+
+    with site.app_context():
+        db.create_all()
+        seed_reference_data()
+    yield site
+    with site.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_refresh_reads_one_state_of_the_database(second_connection_app, monkeypatch):
+    """The figures and the ledger's lists of one refresh come from one state of the database:
+    an attendance deleted by another connection while the worker reads is counted by both
+    (PostgreSQL reads in REPEATABLE READ; SQLite's read transaction is one snapshot), and the
+    next refresh sees the deletion in both."""
+    from pvplatform.extensions import db
+    from pvplatform.indicators.snapshots import live_snapshot
+    from pvplatform.jobs import refresh
+    from pvplatform.jobs.refresh import request_refresh
+    from pvplatform.ledger.models import LedgerListSnapshot
+    from pvplatform.sessions.models import Attendance
+    from tests.conftest import Factory
+
+    site = second_connection_app
+    monkeypatch.setitem(site.config, "PV_REFRESH", "off")
+    with site.app_context():
+        f = Factory()
+        process = f.process()
+        meeting = f.meeting(process, starts_at=utcnow() - timedelta(hours=1))
+        for _ in range(3):
+            _attend(db, meeting, f.participant(kind="citizen"))
+        db.session.commit()
+        walk_ins = sorted(db.session.scalars(sa.select(Attendance.id)))
+        gone = walk_ins[0]
+        original = refresh.compute_inputs
+
+        def compute_then_delete(process_id, now):
+            inputs = original(process_id, now)
+            with db.engine.connect() as other:
+                other.execute(sa.delete(Attendance).where(Attendance.id == gone))
+                other.commit()
+            return inputs
+
+        def stored() -> tuple[int, list[int]]:
+            db.session.rollback()
+            live = live_snapshot(process.id)
+            lists = db.session.get(LedgerListSnapshot, process.id).payload
+            return live.inputs.ledger(process.id).attendees, sorted(lists["walk_ins"])
+
+        monkeypatch.setattr(refresh, "compute_inputs", compute_then_delete)
+        request_refresh(db.session(), [process.id], utcnow())
+        db.session.commit()
+        assert run_pending(process.id, now=utcnow())
+        assert stored() == (3, walk_ins)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance)) == 2
+
+        monkeypatch.setattr(refresh, "compute_inputs", original)
+        request_refresh(db.session(), [process.id], utcnow())
+        db.session.commit()
+        assert run_pending(process.id, now=utcnow())
+        assert stored() == (2, walk_ins[1:])

@@ -95,6 +95,20 @@ def compute_trend_base(process_id: int, at: datetime) -> Any:
     return gather_dashboard_inputs(process_id, at)
 
 
+def _begin_reading() -> None:
+    """The reading's statements all see one state of the database, whatever commits meanwhile,
+    so that the figures, the flags and the ledger's lists of one refresh agree (a vote
+    withdrawn halfway through would otherwise be counted by some statements and not others).
+    SQLite's read transaction is one snapshot already (WAL); PostgreSQL's default, READ
+    COMMITTED, shows each statement the newest data, so the reading asks for REPEATABLE READ.
+    The level is set as a transaction begins: one the caller left open is ended first (the
+    reading ends with a rollback anyway)."""
+    if db.session().in_transaction():
+        db.session.rollback()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def run_pending(process_id: int, *, now: datetime) -> bool:
     """Refreshes the process if changes wait for it (stored flags and the dashboard's snapshot,
     from one reading of the engine); False when nothing waited or the process is gone.
@@ -118,6 +132,7 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
     from pvplatform.ledger.list_pages import store_lists, take_lists
 
     try:
+        _begin_reading()
         if db.session.get(Process, process_id) is None:
             db.session.rollback()
             return False
