@@ -150,9 +150,10 @@ def _absence_reasons(process_id: int) -> None:
 def _stored_snapshot(process_id: int) -> None:
     """The worker's stored results, which the dashboard reads in the background mode."""
     from pvplatform.indicators.dashboard_inputs import gather_dashboard_inputs
-    from pvplatform.indicators.snapshots import store_snapshot
+    from pvplatform.indicators.snapshots import snapshot_payload, store_snapshot
 
-    store_snapshot(process_id, gather_dashboard_inputs(process_id, utcnow()), version=1)
+    inputs = gather_dashboard_inputs(process_id, utcnow())
+    store_snapshot(process_id, snapshot_payload(inputs), computed_at=inputs.as_of, version=1)
     _db.session.commit()
 
 

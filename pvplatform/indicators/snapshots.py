@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from pvplatform.core.rows import put_row
 from pvplatform.extensions import db
 from pvplatform.indicators.dashboard_inputs import DashboardInputs, gather_dashboard_inputs
 from pvplatform.indicators.facts import AssociationAbsence
@@ -114,20 +115,22 @@ def decode(payload: dict[str, Any]) -> DashboardInputs | None:
 # ---------------------------------------------------------------- the live snapshot
 
 
-def store_snapshot(process_id: int, inputs: DashboardInputs, *, version: int,
-                   base: dict[str, Any] | None = None) -> None:
-    """Keeps the worker's inputs as the process's live snapshot, with the overview's trend base
-    (`trend_base_payload`) if any; the caller commits."""
-    row = db.session.get(DashboardSnapshot, process_id)
-    if row is None:
-        row = DashboardSnapshot(process_id=process_id)
-        db.session.add(row)
-    row.data_version = version
-    row.computed_at = inputs.as_of
+def snapshot_payload(inputs: DashboardInputs, base: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """What the live snapshot stores: the inputs, with the overview's trend base
+    (`trend_base_payload`) if any. Made before the worker takes its lock."""
     payload = encode(inputs)
     if base is not None:
         payload[BASE_KEY] = base
-    row.payload = payload
+    return payload
+
+
+def store_snapshot(process_id: int, payload: dict[str, Any], *, computed_at: datetime,
+                   version: int) -> None:
+    """Keeps the worker's payload (`snapshot_payload`) as the process's live snapshot; the
+    caller holds the process's refresh lock and commits."""
+    put_row(DashboardSnapshot, {"process_id": process_id},
+            {"data_version": version, "computed_at": computed_at, "payload": payload})
 
 
 @dataclass(frozen=True)

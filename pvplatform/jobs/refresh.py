@@ -126,7 +126,11 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
     """
     from pvplatform.indicators.dashboard_inputs import reading_hidden
     from pvplatform.indicators.models import DashboardSnapshot
-    from pvplatform.indicators.snapshots import store_snapshot, trend_base_payload
+    from pvplatform.indicators.snapshots import (
+        snapshot_payload,
+        store_snapshot,
+        trend_base_payload,
+    )
     from pvplatform.indicators.store import lock_for_refresh, sync_flags
     from pvplatform.indicators.suppression import current_k
     from pvplatform.ledger.list_pages import store_lists, take_lists
@@ -145,6 +149,8 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
         base = trend_base_payload(process_id, inputs, now=now, compute=compute_trend_base)
         lists = take_lists(process_id, inputs.as_of)
         db.session.rollback()
+        # Encoded before the lock: writers (votes, check-ins) wait only for the writes.
+        payload = snapshot_payload(inputs, base)
         with writing():
             lock_for_refresh(process_id)
             stored = db.session.scalar(sa.select(DashboardSnapshot.data_version)
@@ -152,7 +158,7 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
             if stored is None or stored < newest:
                 sync_flags(process_id, list(inputs.flags), now=now,
                            hidden=reading_hidden(inputs, current_k()))
-                store_snapshot(process_id, inputs, version=newest, base=base)
+                store_snapshot(process_id, payload, computed_at=inputs.as_of, version=newest)
                 store_lists(process_id, inputs.as_of, lists)
             db.session.execute(sa.delete(RefreshRequest).where(
                 RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))

@@ -23,6 +23,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from pvplatform.core.pagination import Page, page_arg, page_within
+from pvplatform.core.rows import put_row
 from pvplatform.extensions import db
 from pvplatform.indicators.snapshots import Memo
 from pvplatform.ledger import services
@@ -53,13 +54,9 @@ def take_lists(process_id: int, as_of: datetime) -> dict[str, list[int]]:
 
 
 def store_lists(process_id: int, as_of: datetime, lists: dict[str, list[int]]) -> None:
-    """Keeps the lists taken with the figures of that instant; the caller commits."""
-    row = db.session.get(LedgerListSnapshot, process_id)
-    if row is None:
-        row = LedgerListSnapshot(process_id=process_id)
-        db.session.add(row)
-    row.as_of = as_of
-    row.payload = lists
+    """Keeps the lists taken with the figures of that instant; the caller holds the process's
+    refresh lock and commits."""
+    put_row(LedgerListSnapshot, {"process_id": process_id}, {"as_of": as_of, "payload": lists})
 
 
 def _read_stored(process_id: int, as_of: datetime) -> bool:
