@@ -1,5 +1,5 @@
 """Pages under load: the public pages and the staff dashboard, against bare Flask endpoints on
-the same server (issue "city scale").
+the same server, and the staff pages that list people (issue "city scale").
 
 Serves the application with gunicorn (2 sync workers, `flask pv worker` beside it) on a file
 SQLite database in WAL mode, first the demo (`flask pv demo`), then the city-size process of the
@@ -9,6 +9,8 @@ Each page is loaded from 32 connections for a short round, anonymous and as a lo
 figures. Right before each page, the same load goes to a bare Flask app under the same gunicorn
 settings: a small HTML string for the pages, one primary-key SELECT on the same database for
 the dashboard. The figure is the ratio of their rates (target >= 1/5), the median of the rounds.
+Then the staff pages that list people (session management, the ledgers), one staff member at
+a time: the first view of each, and p50 and p99 over a few seconds (target <= 300 ms).
 Every page below target is then profiled in process (bench/profile_page.py).
 
     .venv/bin/python bench/pages.py [--page-seconds 1.5] [--rounds 3] [--datasets demo,city]
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,16 @@ PAGES: tuple[tuple[str, str, str], ...] = tuple(
                        ("proposal", "/proposals/{proposal}"), ("session", "/sessions/{session}"))
     for who in ("anonymous", "citizen"))
 DASHBOARD = ("dashboard", "/manage/processes/{process}/dashboard", "staff")
+# Staff pages that list people: their latency, one staff member at a time (target: at most
+# STAFF_TARGET_MS at city size), and the first view of each in the served process.
+STAFF_LISTS: tuple[tuple[str, str], ...] = (
+    ("session management", "/manage/sessions/{session}"),
+    ("session management, searched", "/manage/sessions/{session}?q=an"),
+    ("process ledger", "/manage/processes/{process}/ledger"),
+    ("process ledger, no-shows page 2", "/manage/processes/{process}/ledger?list=no_shows&page=2"),
+    ("session ledger", "/manage/sessions/{session}/ledger"),
+)
+STAFF_TARGET_MS = 300
 # Not a page: the platform's smallest endpoint (one SELECT 1, JSON), through every request hook
 # the pages go through. How far it is from the bare endpoint is what every page pays anyway.
 REFERENCE = ("health check", "/healthz", "anonymous")
@@ -185,6 +198,28 @@ def _measure(site: int, bare: int, world: World, items: list[tuple[str, str, str
     return rounds
 
 
+def _staff_lists(site: int, world: World, args: argparse.Namespace) -> dict[str, Any]:
+    """Each staff list page: its first view (nothing kept in memory yet for this reading, in
+    whichever server process answers), then one connection for `--staff-seconds`."""
+    found = {}
+    for name, path in STAFF_LISTS:
+        url = world.fill(path)
+        started = time.perf_counter()
+        status, _body = serving.fetch(site, url, world.staff_cookie)
+        first_ms = 1000 * (time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"{name} {url}: {status}")
+        page = serving.load(site, [(url, None, world.staff_cookie)], 1, args.staff_seconds)
+        found[name] = {"path": url, "first_view_ms": round(first_ms, 1),
+                       "p50_ms": round(page["p50_ms"], 1), "p99_ms": round(page["p99_ms"], 1),
+                       "visits": page["requests"], "non_200": {
+                           code: n for code, n in page["statuses"].items() if code != 200},
+                       "target_met": max(first_ms, page["p99_ms"]) <= STAFF_TARGET_MS}
+        serving.log(f"    {name:<34} first view {first_ms:>6.0f} ms, then p50 "
+                    f"{page['p50_ms']:>5.0f} ms, p99 {page['p99_ms']:>5.0f} ms")
+    return found
+
+
 def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     pages = [r["page"] for r in rounds]
     baselines = [r["baseline"] for r in rounds]
@@ -235,6 +270,8 @@ def run_dataset(dataset: str, args: argparse.Namespace, work: Path) -> dict[str,
         with serving.bare_page_server(work, url) as bare:
             items = [REFERENCE, *PAGES, DASHBOARD]
             rounds = _measure(site, bare, world, items, args)
+        serving.log(f"[{dataset}] staff pages that list people, one staff member at a time:")
+        result["staff_lists"] = _staff_lists(site, world, args)
     result["pages"] = {key: _summary(r) for key, r in rounds.items()}
     below = [(key, s) for key, s in result["pages"].items()
              if not s["target_met"] and not key.startswith(REFERENCE[0])]
@@ -270,6 +307,16 @@ def report(results: list[dict[str, Any]]) -> None:
                         f"{s['p99_ms']:>8.0f}{s['baseline_per_s']:>9.0f}{s['ratio']:>7.3f}  "
                         f"{verdict(key, s):<6}  "
                         f"{min(s['load_averages'])}-{max(s['load_averages'])}")
+    serving.log("")
+    serving.log(f"{'dataset':<8}{'staff page':<36}{'first ms':>9}{'p50 ms':>8}{'p99 ms':>8}"
+                "  target")
+    for result in results:
+        for name, s in result.get("staff_lists", {}).items():
+            serving.log(f"{result['dataset']:<8}{name:<36}{s['first_view_ms']:>9.0f}"
+                        f"{s['p50_ms']:>8.0f}{s['p99_ms']:>8.0f}  "
+                        f"{'met' if s['target_met'] else 'MISSED'}")
+    serving.log(f"staff pages: first view and p99 of one staff member's visits, target <= "
+                f"{STAFF_TARGET_MS} ms.")
     serving.log(f"ratio = page rate / the bare endpoint's rate measured just before (median of "
                 f"the rounds); target >= {TARGET}. Bare endpoint: a small HTML string (pages), "
                 "one primary-key SELECT (dashboard). Same gunicorn, 2 sync workers. The health "
@@ -283,6 +330,8 @@ def arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--page-baseline-seconds", type=float, default=1.0,
                         help="length of the load on the bare endpoint before each page")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--staff-seconds", type=float, default=2.0,
+                        help="length of the visits to each staff list page")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--datasets", default="demo,city", help="comma-separated: demo, city")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
