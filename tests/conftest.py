@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,11 +157,26 @@ def make_app(**overrides: Any):
     return app
 
 
+@contextmanager
+def app_on_file(path: Path, **overrides: Any) -> Iterator[Any]:
+    """An application on a SQLite file of its own, with the schema and the reference data, for
+    what the tests' SQLite in memory cannot do (one connection shared by all): a second
+    connection, threads, a browser's server."""
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", **overrides)
+    with app.app_context():
+        _db.create_all()
+        seed_reference_data()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            _db.session.remove()
+            _db.engine.dispose()
+
+
 def ensure_compiled_catalogues() -> None:
     """Pages read compiled catalogues (.mo, not committed); `make test` compiles them, and a bare
     pytest run compiles here any that is missing or older than its .po."""
-    from pathlib import Path
-
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 

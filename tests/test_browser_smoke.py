@@ -7,7 +7,7 @@ import pytest
 
 from pvplatform.extensions import db as _db
 from tests.browser import chromium_page, live_server, require_browser
-from tests.conftest import PASSWORD, Factory, make_app, seed_reference_data
+from tests.conftest import PASSWORD, Factory, app_on_file
 
 pytestmark = pytest.mark.browser
 
@@ -15,15 +15,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live_app(tmp_path):
     require_browser()
-    app = make_app(WTF_CSRF_ENABLED=True,
-                   SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'browser.sqlite'}")
-    with app.app_context():
-        _db.create_all()
-        seed_reference_data()
-    yield app
-    with app.app_context():
-        _db.session.remove()
-        _db.engine.dispose()
+    with app_on_file(tmp_path / "browser.sqlite", WTF_CSRF_ENABLED=True) as app:
+        yield app
 
 
 def test_a_resident_logs_in_and_supports_a_proposal(live_app):

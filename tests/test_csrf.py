@@ -6,7 +6,11 @@ import pytest
 import sqlalchemy as sa
 
 from pvplatform.extensions import db as _db
-from tests.conftest import STAFF_PASSWORD, csrf_token_from, make_app, seed_reference_data
+from tests.conftest import (
+    STAFF_PASSWORD,
+    app_on_file,
+    csrf_token_from,
+)
 from tests.route_params import url_for_rule
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -14,15 +18,8 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 @pytest.fixture
 def csrf_app(tmp_path):
-    app = make_app(WTF_CSRF_ENABLED=True,
-                   SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'csrf.sqlite'}")
-    with app.app_context():
-        _db.create_all()
-        seed_reference_data()
-    yield app
-    with app.app_context():
-        _db.session.remove()
-        _db.engine.dispose()
+    with app_on_file(tmp_path / "csrf.sqlite", WTF_CSRF_ENABLED=True) as app:
+        yield app
 
 
 def _row_counts() -> dict[str, int]:

@@ -378,22 +378,13 @@ def test_two_refreshes_of_a_process_start_at_least_the_interval_apart(db, factor
 def second_connection_app(app, tmp_path):
     """An application whose database another connection can change while a reading is open:
     the tests' PostgreSQL, or a SQLite file (the tests' SQLite in memory is one connection)."""
-    from tests.conftest import ON_POSTGRES, make_app, seed_reference_data
+    from tests.conftest import ON_POSTGRES, app_on_file
 
     if ON_POSTGRES:
         yield app
         return
-    site = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'site.sqlite'}",
-                    PV_REFRESH="off")
-    from pvplatform.extensions import db
-
-    with site.app_context():
-        db.create_all()
-        seed_reference_data()
-    yield site
-    with site.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with app_on_file(tmp_path / "site.sqlite", PV_REFRESH="off") as site:
+        yield site
 
 
 def test_a_refresh_reads_one_state_of_the_database(second_connection_app, monkeypatch):

@@ -14,7 +14,11 @@ from pvplatform.extensions import db as _db
 from pvplatform.moderation.models import AuditLog
 from pvplatform.participation.services import participant_for
 from pvplatform.sessions.models import Attendance, AttendanceMode, Meeting, SpeakingTurn
-from tests.conftest import STAFF_PASSWORD, csrf_token_from, make_app, seed_reference_data
+from tests.conftest import (
+    STAFF_PASSWORD,
+    app_on_file,
+    csrf_token_from,
+)
 
 BIG = str(2**63)
 
@@ -242,15 +246,8 @@ def test_the_page_is_french_first(client, db, factory, running, login_as):
 
 @pytest.fixture
 def csrf_app(tmp_path):
-    app = make_app(WTF_CSRF_ENABLED=True,
-                   SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'csrf.sqlite'}")
-    with app.app_context():
-        _db.create_all()
-        seed_reference_data()
-    yield app
-    with app.app_context():
-        _db.session.remove()
-        _db.engine.dispose()
+    with app_on_file(tmp_path / "csrf.sqlite", WTF_CSRF_ENABLED=True) as app:
+        yield app
 
 
 def test_recording_and_deleting_need_the_page_token(csrf_app):
