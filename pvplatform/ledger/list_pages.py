@@ -61,13 +61,14 @@ def store_lists(process_id: int, as_of: datetime, lists: dict[str, list[int]]) -
 
 def _read_stored(process_id: int, as_of: datetime) -> bool:
     """Puts the worker's lists of that instant in memory; False when it has none of it."""
-    stored = db.session.execute(
-        sa.select(LedgerListSnapshot.as_of, LedgerListSnapshot.payload)
-        .where(LedgerListSnapshot.process_id == process_id)).first()
-    if stored is None or stored.as_of != as_of:
+    # The instant compared in SQL: lists of another instant are not fetched (nor decoded).
+    payload = db.session.scalar(
+        sa.select(LedgerListSnapshot.payload)
+        .where(LedgerListSnapshot.process_id == process_id, LedgerListSnapshot.as_of == as_of))
+    if payload is None:
         return False
     try:
-        lists = {w: [int(i) for i in stored.payload[w.value]] for w in LedgerList}
+        lists = {w: [int(i) for i in payload[w.value]] for w in LedgerList}
     except (KeyError, TypeError, ValueError):  # written by another version: scan instead
         return False
     COUNTS.put(("counts", process_id, None, as_of), {w: len(ids) for w, ids in lists.items()})
