@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from pvplatform.auth.models import Role, User
+from pvplatform.core.statistics import refresh_statistics
 from pvplatform.db import utcnow
 from pvplatform.ledger import services as ledger_services
 from pvplatform.ledger import views as ledger_views
@@ -111,6 +112,10 @@ def build_world(f: Factory, db, n: int, tag: str) -> dict:
          "started_at": today.starts_at + timedelta(seconds=k),
          "ended_at": today.starts_at + timedelta(seconds=k + 1) if k else None}
         for pid, k in turns])
+    # Sampled as a production database's would be (the importer samples after a bulk load):
+    # statistics left from an emptied table make PostgreSQL plan these lists as a row or two.
+    refresh_statistics([User, Participant, Invitation, Registration, Attendance,
+                        AbsenceRequest, SpeakingTurn])
     db.session.commit()
     return {"process": process.id, "first": first.id, "today": today.id, "n": n,
             "people": people, "turns": len(turns), "tag": tag}

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-import sqlalchemy as sa
-
+from pvplatform.core.statistics import refresh_statistics
 from pvplatform.extensions import db
 from pvplatform.participation.import_bulk import bulk_load_settings
 from pvplatform.participation.import_check import Checker
@@ -29,7 +28,7 @@ from pvplatform.participation.import_errors import (
 )
 from pvplatform.participation.import_read import Package
 from pvplatform.participation.import_schema import TABLES
-from pvplatform.participation.import_store import Store
+from pvplatform.participation.import_store import IMPORTED_MODELS, Store
 from pvplatform.processes.models import Process
 
 __all__ = ["DESCRIPTOR", "MAX_REPORTED_ERRORS", "ImportProgress", "PackageError",
@@ -48,18 +47,6 @@ class _NoProgress:
 
     def advance(self, count: int) -> None:
         pass
-
-
-def _refresh_statistics() -> None:
-    """PostgreSQL plans with the row counts it last sampled: right after a bulk load, before
-    autovacuum comes by, the indicator queries would otherwise pick nested loops over a
-    million rows (seen: 35 s instead of 3 s). ANALYZE samples, and runs in the transaction."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return
-    from pvplatform.participation.import_store import IMPORTED_MODELS
-
-    for model in IMPORTED_MODELS:
-        db.session.execute(sa.text(f"ANALYZE {model.__table__.name}"))
 
 
 def import_package(path: Path, *, now: datetime,
@@ -104,7 +91,7 @@ def _import(path: Path, *, now: datetime, progress: ImportProgress) -> Process:
     progress.start("store", sum(counts.values()))
     with bulk_load_settings(package_bytes):
         process_id = Store(package, counts, now=now, progress=progress).run()
-    _refresh_statistics()
+    refresh_statistics(IMPORTED_MODELS)
     # Bulk inserts bypass the ORM events that refresh stored flags: ask for it explicitly.
     from pvplatform.indicators.autorefresh import mark_dirty
 
