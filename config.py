@@ -63,6 +63,10 @@ class Config:
     # the requests; the flags stay within this plus one computation of the data.
     PV_REFRESH_MIN_INTERVAL = float(os.environ.get("PV_REFRESH_MIN_INTERVAL", "2"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # On PostgreSQL, a statement sent for a web request is cancelled after this many seconds
+    # (the request answers 503): under gunicorn's 30 s timeout, which would kill the worker but
+    # leave the statement running on the server. 0: no limit. Command-line work is not limited.
+    PV_STATEMENT_TIMEOUT = float(os.environ.get("PV_STATEMENT_TIMEOUT", "25"))
     WTF_CSRF_TIME_LIMIT = 3600 * 4
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     BABEL_DEFAULT_LOCALE = "fr"

@@ -53,6 +53,7 @@ def register_extensions(app: Flask) -> None:
     from pvplatform import models  # noqa: F401 - every model must be known to the metadata
     from pvplatform.core.i18n import select_locale, select_timezone
     from pvplatform.core.sqlite import configure_sqlite
+    from pvplatform.core.statement_timeout import configure_statement_timeout
     from pvplatform.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -82,6 +83,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         configure_sqlite(db.engine,
                          busy_timeout_ms=app.config.get("SQLITE_BUSY_TIMEOUT_MS", 15_000))
+        configure_statement_timeout(app, db.engine)
 
 
 def register_blueprints(app: Flask) -> None:

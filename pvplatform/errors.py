@@ -109,7 +109,7 @@ def _rollback() -> None:
 
 
 BUSY_MARKERS = ("locked", "busy", "could not serialize", "deadlock detected", "lock timeout",
-                "could not obtain lock")
+                "could not obtain lock", "statement timeout")
 BUSY_PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>503</title>"
              "</head><body><h1>503</h1><p>The platform is busy. Please try again in a few "
              "seconds.</p></body></html>")

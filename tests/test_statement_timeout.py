@@ -1,0 +1,79 @@
+"""A statement sent for a web request is cancelled on PostgreSQL after PV_STATEMENT_TIMEOUT
+seconds: the request answers 503 "busy" instead of waiting for gunicorn to kill its worker, and
+the server no longer runs it. Command-line work (the worker, imports, migrations) is not limited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from pvplatform.extensions import db as _db
+from tests.conftest import make_app
+
+pytestmark = pytest.mark.postgres_only
+
+LIMIT_SECONDS = 0.3
+SLEEP = "SELECT pg_sleep(4) /* pv-statement-timeout-test */"
+
+
+@pytest.fixture
+def limited(app) -> Iterator:
+    limited = make_app(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+                       PV_STATEMENT_TIMEOUT=LIMIT_SECONDS)
+
+    def slow() -> str:
+        _db.session.execute(sa.text(SLEEP))
+        return "finished"
+
+    limited.add_url_rule("/test-slow", view_func=slow)
+    limited.add_url_rule("/test-setting", view_func=setting)
+    try:
+        yield limited
+    finally:
+        with limited.app_context():
+            _db.session.remove()
+            _db.engine.dispose()
+
+
+def setting() -> str:
+    return str(_db.session.scalar(sa.text("SHOW statement_timeout")))
+
+
+def still_running(db) -> int:
+    return db.session.scalar(sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = :q"),
+        {"q": SLEEP})
+
+
+def test_a_statement_past_the_limit_is_cancelled_and_the_request_answers_busy(db, limited):
+    started = time.monotonic()
+    response = limited.test_client().get("/test-slow", headers={"Accept-Language": "en"})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "busy" in response.get_data(as_text=True)
+    assert elapsed < 3, elapsed  # the 4 s statement did not run to its end
+    assert still_running(db) == 0
+
+
+def test_requests_are_limited_and_command_line_work_is_not(limited):
+    assert limited.test_client().get("/test-setting").get_data(as_text=True) == "300ms"
+    with limited.app_context():
+        _db.engine.dispose()  # a connection opened outside any request, as the worker's
+        assert _db.session.scalar(sa.text("SHOW statement_timeout")) == "0"
+        _db.session.execute(sa.text("SELECT pg_sleep(0.5)"))  # past the requests' limit
+
+
+def test_no_limit_when_set_to_zero(app):
+    unlimited = make_app(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+                         PV_STATEMENT_TIMEOUT=0)
+    unlimited.add_url_rule("/test-setting", view_func=setting)
+    try:
+        assert unlimited.test_client().get("/test-setting").get_data(as_text=True) == "0"
+    finally:
+        with unlimited.app_context():
+            _db.engine.dispose()
