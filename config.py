@@ -67,6 +67,9 @@ class Config:
     # (the request answers 503): under gunicorn's 30 s timeout, which would kill the worker but
     # leave the statement running on the server. 0: no limit. Command-line work is not limited.
     PV_STATEMENT_TIMEOUT = float(os.environ.get("PV_STATEMENT_TIMEOUT", "25"))
+    # The same for each statement of the worker's reading of a process (PostgreSQL): a reading
+    # cancelled there samples the tables again and is retried by the minute sweep.
+    PV_WORKER_STATEMENT_TIMEOUT = float(os.environ.get("PV_WORKER_STATEMENT_TIMEOUT", "300"))
     WTF_CSRF_TIME_LIMIT = 3600 * 4
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     BABEL_DEFAULT_LOCALE = "fr"

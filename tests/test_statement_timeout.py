@@ -1,6 +1,8 @@
 """A statement sent for a web request is cancelled on PostgreSQL after PV_STATEMENT_TIMEOUT
 seconds: the request answers 503 "busy" instead of waiting for gunicorn to kill its worker, and
-the server no longer runs it. Command-line work (the worker, imports, migrations) is not limited.
+the server no longer runs it. Command-line work (the worker, imports, migrations) is not limited
+by it; the worker's reading of a process has its own, longer limit (PV_WORKER_STATEMENT_TIMEOUT),
+after which the process's tables are sampled again and the refresh waits for the next attempt.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from pvplatform.db import utcnow
 from pvplatform.extensions import db as _db
+from pvplatform.jobs import refresh
+from pvplatform.jobs.refresh import is_stale, run_pending
 from tests.conftest import make_app
 
 pytestmark = pytest.mark.postgres_only
@@ -77,3 +82,39 @@ def test_no_limit_when_set_to_zero(app):
     finally:
         with unlimited.app_context():
             _db.engine.dispose()
+
+
+def last_sampled(db, table: str):
+    return db.session.scalar(sa.text(
+        "SELECT greatest(last_analyze, last_autoanalyze) FROM pg_stat_user_tables"
+        " WHERE relname = :t"), {"t": table})
+
+
+def test_a_worker_reading_past_its_limit_gives_up_and_samples_the_tables(
+        app, db, factory, background, monkeypatch):
+    process = factory.process()
+    factory.participant(kind="citizen")
+    refresh.request_refresh(db.session(), [process.id], utcnow())
+    db.session.commit()
+    compute = refresh.compute_inputs
+
+    def slow_reading(process_id, now):
+        db.session.execute(sa.text("SELECT pg_sleep(3)"))  # a statement planned badly
+        return compute(process_id, now)
+
+    monkeypatch.setattr(refresh, "compute_inputs", slow_reading)
+    monkeypatch.setitem(app.config, "PV_WORKER_STATEMENT_TIMEOUT", LIMIT_SECONDS)
+    before = last_sampled(db, "participants")
+    started = time.monotonic()
+    with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+        run_pending(process.id, now=utcnow())
+    assert time.monotonic() - started < 2.5
+    assert is_stale(process.id)  # still waiting: the sweep will try again
+    sampled = last_sampled(db, "participants")
+    assert sampled is not None and sampled != before
+
+    # The limit holds for the reading only: the next attempt, in time, stores the refresh.
+    monkeypatch.setattr(refresh, "compute_inputs", compute)
+    assert run_pending(process.id, now=utcnow()) is True
+    assert not is_stale(process.id)
+    assert db.session.scalar(sa.text("SHOW statement_timeout")) == "0"

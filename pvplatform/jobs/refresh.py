@@ -16,10 +16,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from pvplatform.core.i18n import town_zone
 from pvplatform.core.sqlite import writing
+from pvplatform.core.statistics import refresh_statistics
 from pvplatform.extensions import db
 from pvplatform.jobs.models import RefreshRequest
 from pvplatform.processes.models import Process
@@ -107,6 +109,29 @@ def _begin_reading() -> None:
         db.session.rollback()
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        seconds = float(current_app.config.get("PV_WORKER_STATEMENT_TIMEOUT", 0) or 0)
+        if seconds > 0:
+            # For this reading only (LOCAL): a statement planned from stale statistics gives
+            # up instead of holding the worker for hours; see _after_failed_reading.
+            db.session.execute(sa.text(
+                f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}"))
+
+
+def _after_failed_reading(err: BaseException) -> None:
+    """A reading cancelled at the worker's time limit was, in every case seen, planned from
+    statistics sampled before a bulk change: the process's tables are sampled again, so that the
+    next attempt (the minute sweep) is planned from what they hold."""
+    from pvplatform.participation.import_store import IMPORTED_MODELS
+
+    if not isinstance(err, sa.exc.OperationalError) or "statement timeout" not in str(err.orig):
+        return
+    log.warning("a refresh reading passed the worker's time limit: sampling the tables again")
+    try:
+        refresh_statistics(IMPORTED_MODELS)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("sampling the tables after a cancelled reading failed")
 
 
 def run_pending(process_id: int, *, now: datetime) -> bool:
@@ -164,8 +189,9 @@ def run_pending(process_id: int, *, now: datetime) -> bool:
                 RefreshRequest.process_id == process_id, RefreshRequest.id <= newest))
             db.session.commit()
         return True
-    except BaseException:
+    except BaseException as err:
         db.session.rollback()
+        _after_failed_reading(err)
         raise
 
 
