@@ -449,3 +449,34 @@ def test_the_worker_takes_the_process_lists_with_the_figures(client, db, large, 
         with statements(db) as again:
             client.get(url)
         assert len(first) > len(again) + 1, url
+
+
+def test_the_session_lists_are_counted_without_their_joins(db, large):
+    from pvplatform.sessions import services as session_services
+
+    for model, statement in ((Invitation, session_services.invitations_statement),
+                             (Registration, session_services.registrations_statement)):
+        listed = db.session.scalar(sa.select(sa.func.count()).select_from(
+            statement(large["today"]).subquery()))
+        assert session_services.list_total(model, large["today"], "") == listed > 0
+        assert session_services.list_total(model, large["today"], "person") is None
+
+
+@pytest.mark.sqlite_only
+def test_a_page_of_a_session_list_is_read_off_an_index_not_sorted(db, large):
+    """The session screen's lists are read in their order from an index: a page of 50 does not
+    sort every row of the session first (SQLite says "USE TEMP B-TREE FOR ORDER BY" when it
+    would)."""
+    from pvplatform.sessions import services as session_services
+
+    today = large["today"]
+    turns = (sa.select(SpeakingTurn).where(SpeakingTurn.meeting_id == today)
+             .order_by(SpeakingTurn.started_at.desc(), SpeakingTurn.id.desc()))
+    check_ins = (sa.select(Attendance).where(Attendance.meeting_id == today)
+                 .order_by(Attendance.checked_in_at.desc(), Attendance.id.desc()))
+    for stmt in (session_services.invitations_statement(today),
+                 session_services.registrations_statement(today), check_ins, turns):
+        sql = str(stmt.limit(50).compile(db.engine, compile_kwargs={"literal_binds": True}))
+        plan = " / ".join(row[3] for row in db.session.execute(
+            sa.text("EXPLAIN QUERY PLAN " + sql)))
+        assert "TEMP B-TREE" not in plan, plan

@@ -87,6 +87,9 @@ class Invitation(db.Model):
         sa.CheckConstraint(
             "(participant_id IS NULL) <> (association_id IS NULL)", name="one_invitee"
         ),
+        # The session screen's list, in its order: a page is read off the index, not sorted
+        # out of every invitation of the session (22,000 at city size).
+        sa.Index("ix_invitations_list_order", "meeting_id", "invited_at", "id"),
     )
 
 
@@ -116,6 +119,9 @@ class Registration(db.Model):
             sqlite_where=sa.text("cancelled_at IS NULL"),
             postgresql_where=sa.text("cancelled_at IS NULL"),
         ),
+        # The session screen's list, in its order (live ones first): see Invitation.
+        sa.Index("ix_registrations_list_order", "meeting_id",
+                 sa.text("(cancelled_at IS NOT NULL)"), "registered_at", "id"),
     )
 
 
@@ -136,7 +142,11 @@ class Attendance(db.Model):
     participant: Mapped[Participant] = relationship()
     checked_in_by: Mapped[User | None] = relationship()
 
-    __table_args__ = (sa.UniqueConstraint("meeting_id", "participant_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("meeting_id", "participant_id"),
+        # The latest check-ins of a session (read backwards): see Invitation.
+        sa.Index("ix_attendances_list_order", "meeting_id", "checked_in_at", "id"),
+    )
 
 
 class SpeakingTurn(db.Model):
@@ -162,4 +172,6 @@ class SpeakingTurn(db.Model):
     __table_args__ = (
         sa.CheckConstraint("ended_at IS NULL OR ended_at > started_at", name="ends_after_start"),
         sa.UniqueConstraint("meeting_id", "participant_id", "started_at"),
+        # The session's turns, latest first (read backwards): see Invitation.
+        sa.Index("ix_speaking_turns_list_order", "meeting_id", "started_at", "id"),
     )

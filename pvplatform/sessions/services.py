@@ -177,6 +177,17 @@ def invitations_statement(meeting_id: int, search: str = "") -> sa.Select:
     return stmt
 
 
+def list_total(model: Any, meeting_id: int, search: str) -> int | None:
+    """How many rows `registrations_statement` or `invitations_statement` lists without a
+    search: a count of the session's rows alone (an index look-up), since their joins are to
+    one person, account or association each and add no row. None with a search: the list's own
+    count, which filters on the joined names, is the one."""
+    if search:
+        return None
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model)
+                             .where(model.meeting_id == meeting_id))
+
+
 def recent_check_ins(meeting_id: int, limit: int) -> list[Attendance]:
     """The latest `limit` check-ins of the session, with who came and who checked them in."""
     by = aliased(User)

@@ -59,7 +59,13 @@ from pvplatform.sessions.forms import (
     WalkInForm,
     walk_in_form,
 )
-from pvplatform.sessions.models import Attendance, Meeting, MeetingFormat, Registration
+from pvplatform.sessions.models import (
+    Attendance,
+    Invitation,
+    Meeting,
+    MeetingFormat,
+    Registration,
+)
 
 bp = Blueprint("sessions", __name__)
 
@@ -319,13 +325,15 @@ def _invite_association_form(**kwargs: Any) -> InviteAssociationForm:
 
 def _registrations(meeting: Meeting, q: str):
     return paginate(services.registrations_statement(meeting.id, q),
-                    per_page=REGISTRATIONS_PER_PAGE)
+                    per_page=REGISTRATIONS_PER_PAGE,
+                    total=services.list_total(Registration, meeting.id, q))
 
 
 def _invitations(meeting: Meeting, q: str):
     # Its own page argument: paging the invitations keeps the registrations where they were.
     return paginate(services.invitations_statement(meeting.id, q),
-                    per_page=INVITATIONS_PER_PAGE, name="ipage")
+                    per_page=INVITATIONS_PER_PAGE, name="ipage",
+                    total=services.list_total(Invitation, meeting.id, q))
 
 
 def _found_users(meeting: Meeting, find: str) -> list[User]:  # noqa: ARG001
