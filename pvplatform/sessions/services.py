@@ -152,8 +152,10 @@ def registrations_statement(meeting_id: int, search: str = "") -> sa.Select:
     )
     if search:
         name = sa.func.coalesce(User.display_name, Participant.display_name, "")
-        stmt = stmt.where(sa.or_(_contains(name, search),
-                                 Registration.code == normalise_code(search)))
+        stmt = stmt.where(Registration.id.in_(_found(
+            sa.select(Registration.id).join(Registration.participant)
+            .outerjoin(Participant.user).where(Registration.meeting_id == meeting_id),
+            sa.or_(_contains(name, search), Registration.code == normalise_code(search)))))
     return stmt
 
 
@@ -173,8 +175,21 @@ def invitations_statement(meeting_id: int, search: str = "") -> sa.Select:
     if search:
         name = sa.func.coalesce(User.display_name, Participant.display_name, Association.name,
                                 "")
-        stmt = stmt.where(_contains(name, search))
+        stmt = stmt.where(Invitation.id.in_(_found(
+            sa.select(Invitation.id).outerjoin(Invitation.participant)
+            .outerjoin(Participant.user).outerjoin(Invitation.association)
+            .where(Invitation.meeting_id == meeting_id),
+            _contains(name, search))))
     return stmt
+
+
+def _found(ids: sa.Select, condition: Any) -> sa.Select:
+    """The ids of a session list that a search finds, as a set for the list to keep. Filtering
+    the list itself would have it walk the list-order index and read every row of the session
+    in that order (random reads: 19 ms to 57 ms at city size); the set is found in the table's
+    order, and the index walk only looks up each id in it. Not correlated with the list: the
+    same tables, on their own."""
+    return ids.where(condition).correlate(None)
 
 
 def list_total(model: Any, meeting_id: int, search: str) -> int | None:
