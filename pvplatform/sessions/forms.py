@@ -27,6 +27,7 @@ from wtforms.validators import (
 )
 
 from pvplatform.core.forms import choice, clean_text, no_control_characters
+from pvplatform.core.select_widget import LongSelect
 from pvplatform.participation.demographics import Question
 from pvplatform.participation.forms import answer_field_name
 from pvplatform.sessions.models import AttendanceMode, MeetingFormat
@@ -123,7 +124,7 @@ class InviteUserForm(FlaskForm):
 
 
 class InviteAssociationForm(FlaskForm):
-    association_id = SelectField(_l("Association"), coerce=int, choices=[])
+    association_id = SelectField(_l("Association"), coerce=int, choices=[], widget=LongSelect())
 
 
 class CheckInCodeForm(FlaskForm):
@@ -146,7 +147,7 @@ class WalkInForm(FlaskForm):
                        validators=[DataRequired(), Length(max=120), no_control_characters])
     kind = SelectField(_l("Takes part as"), choices=KIND_CHOICES, default="citizen")
     association = SelectField(_l("Association (optional)"), coerce=optional_id, choices=[],
-                              default=0)
+                              default=0, widget=LongSelect())
     # Set by the "different person, check in anyway" button of the probable-duplicate warning.
     different_person = HiddenField(validators=[Optional(), Length(max=1)])
     # The process's demographic questions (dim_<code>) and the consent box follow: walk_in_form.
@@ -195,7 +196,7 @@ class SpeakingTurnForm(FlaskForm):
     # Choices are the session's attendees (set by the view); the service checks the person is
     # one, so a stale page gets a clear message rather than "not a valid choice".
     turn_participant = SelectField(_l("Who spoke"), coerce=optional_id, choices=[],
-                                   validate_choice=False,
+                                   validate_choice=False, widget=LongSelect(),
                                    validators=[NumberRange(min=1, max=MAX_ID,
                                                            message=_l("Choose who spoke."))])
     # Shown to the second; minutes alone are accepted too.
