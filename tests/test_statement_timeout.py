@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -25,15 +26,11 @@ LIMIT_SECONDS = 0.3
 SLEEP = "SELECT pg_sleep(4) /* pv-statement-timeout-test */"
 
 
-@pytest.fixture
-def limited(app) -> Iterator:
+@contextmanager
+def app_with_limit(app, seconds: float) -> Iterator:
+    """An application on the tests' PostgreSQL with this limit, and two routes of its own."""
     limited = make_app(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-                       PV_STATEMENT_TIMEOUT=LIMIT_SECONDS)
-
-    def slow() -> str:
-        _db.session.execute(sa.text(SLEEP))
-        return "finished"
-
+                       PV_STATEMENT_TIMEOUT=seconds)
     limited.add_url_rule("/test-slow", view_func=slow)
     limited.add_url_rule("/test-setting", view_func=setting)
     try:
@@ -41,7 +38,18 @@ def limited(app) -> Iterator:
     finally:
         with limited.app_context():
             _db.session.remove()
-            _db.engine.dispose()
+            _db.engine.dispose()  # no connection left to the tests' database
+
+
+@pytest.fixture
+def limited(app) -> Iterator:
+    with app_with_limit(app, LIMIT_SECONDS) as limited:
+        yield limited
+
+
+def slow() -> str:
+    _db.session.execute(sa.text(SLEEP))
+    return "finished"
 
 
 def setting() -> str:
@@ -74,14 +82,8 @@ def test_requests_are_limited_and_command_line_work_is_not(limited):
 
 
 def test_no_limit_when_set_to_zero(app):
-    unlimited = make_app(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-                         PV_STATEMENT_TIMEOUT=0)
-    unlimited.add_url_rule("/test-setting", view_func=setting)
-    try:
+    with app_with_limit(app, 0) as unlimited:
         assert unlimited.test_client().get("/test-setting").get_data(as_text=True) == "0"
-    finally:
-        with unlimited.app_context():
-            _db.engine.dispose()
 
 
 def last_sampled(db, table: str):
