@@ -105,10 +105,22 @@ def wipe_database() -> None:
     # DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of every table costs ~1 s per test, while
     # deleting the few rows a test leaves is a few milliseconds.
     with _db.engine.begin() as conn:
-        for table in tables:
+        if conn.dialect.name == "postgresql":
+            # A test writes to a few tables: one statement finds them, rather than a DELETE
+            # sent to each of the sixty (26 ms a test, 8 ms this way).
+            found = sa.union_all(*(
+                sa.select(sa.literal_column(f"'{table.name}'", sa.String))
+                .where(sa.exists(sa.select(sa.literal_column("1")).select_from(table)))
+                for table in tables))
+            written = set(conn.scalars(found))
+            emptied = [table for table in tables if table.name in written]
+        else:
+            emptied = tables
+        for table in emptied:
             conn.execute(table.delete())
         if conn.dialect.name == "postgresql":
-            # Ids start again at 1, as they do on SQLite once a table is empty.
+            # Ids start again at 1, as they do on SQLite once a table is empty (every table's:
+            # a test may have emptied one itself).
             resets = [
                 f"setval(pg_get_serial_sequence('{t.name}', 'id'), 1, false)"
                 for t in tables
