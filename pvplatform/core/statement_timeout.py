@@ -29,7 +29,7 @@ def configure_statement_timeout(app: Flask, engine: sa.Engine) -> None:
     if engine.dialect.name != "postgresql" or seconds <= 0 or engine in _configured:
         return
     _configured.add(engine)
-    milliseconds = max(1, round(seconds * 1000))
+    setting = _setting(seconds)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:  # noqa: ARG001
@@ -40,6 +40,24 @@ def configure_statement_timeout(app: Flask, engine: sa.Engine) -> None:
         dbapi_connection.autocommit = True
         try:
             with dbapi_connection.cursor() as cursor:
-                cursor.execute(f"SET statement_timeout = {milliseconds}")
+                cursor.execute(f"SET statement_timeout = {setting}")
         finally:
             dbapi_connection.autocommit = autocommit
+
+
+def limit_this_transaction(seconds: float) -> None:
+    """The same limit for the statements of the session's current transaction only (SET
+    LOCAL), on PostgreSQL: the worker's reading, whatever the connection's own setting."""
+    from pvplatform.extensions import db
+
+    if seconds > 0 and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text(f"SET LOCAL statement_timeout = {_setting(seconds)}"))
+
+
+def cancelled_at_limit(err: BaseException) -> bool:
+    """Whether the database cancelled a statement at its time limit."""
+    return isinstance(err, sa.exc.OperationalError) and "statement timeout" in str(err.orig)
+
+
+def _setting(seconds: float) -> int:
+    return max(1, round(seconds * 1000))  # milliseconds, PostgreSQL's unit for the setting

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from pvplatform.core.i18n import town_zone
 from pvplatform.core.sqlite import writing
+from pvplatform.core.statement_timeout import cancelled_at_limit, limit_this_transaction
 from pvplatform.core.statistics import refresh_statistics
 from pvplatform.extensions import db
 from pvplatform.jobs.models import RefreshRequest
@@ -109,12 +110,10 @@ def _begin_reading() -> None:
         db.session.rollback()
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        seconds = float(current_app.config.get("PV_WORKER_STATEMENT_TIMEOUT", 0) or 0)
-        if seconds > 0:
-            # For this reading only (LOCAL): a statement planned from stale statistics gives
-            # up instead of holding the worker for hours; see _after_failed_reading.
-            db.session.execute(sa.text(
-                f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}"))
+        # A statement planned from stale statistics gives up instead of holding the worker for
+        # hours; see _after_failed_reading.
+        limit_this_transaction(
+            float(current_app.config.get("PV_WORKER_STATEMENT_TIMEOUT", 0) or 0))
 
 
 def _after_failed_reading(err: BaseException) -> None:
@@ -123,7 +122,7 @@ def _after_failed_reading(err: BaseException) -> None:
     next attempt (the minute sweep) is planned from what they hold."""
     from pvplatform.participation.import_store import IMPORTED_MODELS
 
-    if not isinstance(err, sa.exc.OperationalError) or "statement timeout" not in str(err.orig):
+    if not cancelled_at_limit(err):
         return
     log.warning("a refresh reading passed the worker's time limit: sampling the tables again")
     try:
